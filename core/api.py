@@ -1,0 +1,90 @@
+"""The Python API behind the `zoo` command line.
+
+Listing and describing models never imports torch; building, loading and
+exporting import it inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from zoo.config import load_config
+from zoo.errors import WeightsError
+from zoo.registry import Registry, load_registry
+from zoo.specs import ModelSpec, import_dotted
+from zoo.weights import ResolvedWeights, resolve, split_reference, stored_config, verify
+
+_REGISTRY: Registry | None = None
+
+
+def registry(reload: bool = False) -> Registry:
+    """The registry of installed plugins, loaded once per process."""
+    global _REGISTRY
+    if _REGISTRY is None or reload:
+        config = load_config()
+        _REGISTRY = load_registry(disabled=config["plugins"]["disabled"], strict=config["plugins"]["strict"])
+    return _REGISTRY
+
+
+def list_models(pattern: str = "*", task: str | None = None) -> list[ModelSpec]:
+    """Specs of the installed models whose name matches a glob `pattern`."""
+    return registry().find_models(pattern, task)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of `name` ("dcgan" or "cnn:usps")."""
+    return registry().model(name)
+
+
+def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> ResolvedWeights:
+    """The weights `load(name, weights)` would use: a variant's file, or a local file."""
+    spec = get_spec(name)
+    if weights is not None:
+        return ResolvedWeights(spec.name, "custom", Path(weights).expanduser(), None, {})
+    return resolve(spec, split_reference(name)[1])
+
+
+def build(name: str, **config: Any):
+    """A randomly initialised model with the default config updated by `config`."""
+    spec = get_spec(name)
+    builder = import_dotted(spec.builder)
+    return builder(**{**spec.config, **config})
+
+
+def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu"):
+    """A model with pretrained weights, in eval mode.
+
+    `name` may carry a variant ("cnn:usps"); `weights` loads a local
+    safetensors file instead. The checksum from the card, the file's model
+    name and every tensor shape are checked.
+    """
+    spec = get_spec(name)
+    resolved = resolve_weights(name, weights)
+    metadata = verify(resolved)
+    config = {**spec.config, **stored_config(metadata)}
+    try:
+        model = import_dotted(spec.builder)(**config)
+    except TypeError as exc:
+        raise WeightsError(f"{resolved.path} carries a config that model '{spec.name}' does not accept ({exc})") from None
+    from zoo.weights import load_state_dict
+
+    try:
+        model.load_state_dict(load_state_dict(resolved.path), strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise WeightsError(
+            f"{resolved.path} does not fit model '{spec.name}' ({detail}); pass weights trained for '{spec.name}'"
+        ) from None
+    model.to(device).eval()
+    model.zoo_weights = resolved
+    model.zoo_config = config
+    return model
+
+
+def export(name: str, target: str = "onnx", out: str | os.PathLike = "out", **options: Any) -> Path:
+    """Export `name` to a bundle under `out`; see `zoo.exporting.export_model`."""
+    from zoo.exporting import export_model
+
+    return export_model(name, target=target, out=Path(out), **options)

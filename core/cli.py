@@ -1,0 +1,402 @@
+"""The `zoo` command line. Every user-fixable problem ends as one line on
+stderr and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from zoo import __version__
+from zoo.errors import ZooError
+
+EXAMPLES = """examples:
+  zoo list
+  zoo info dcgan
+  zoo export dcgan --target onnx -o out/
+  zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
+  zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    args.argv = argv
+    try:
+        return args.handler(args) or 0
+    except ZooError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zoo",
+        description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aigc-zoo {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = commands.add_parser("list", help="list installed models")
+    p.add_argument("pattern", nargs="?", default="*", help="glob on model names, e.g. '*gan*'")
+    p.add_argument("--task", help="only models of this task")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_list)
+
+    p = commands.add_parser("info", help="show a model's spec and card")
+    p.add_argument("model", help="model name, optionally with a variant: cnn:usps")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_info)
+
+    p = commands.add_parser("plugins", help="list installed plugins and their load errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_plugins)
+
+    p = commands.add_parser("train", help="train a model with its registered recipe")
+    p.add_argument("model")
+    p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--limit", type=int, help="train on the first N examples only (smoke tests)")
+    p.add_argument("--device", help="cpu, cuda or auto (default: [train] device)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe hyper-parameter")
+    p.set_defaults(handler=cmd_train)
+
+    p = commands.add_parser("export", help="export a model to a deployable bundle")
+    p.add_argument("model")
+    p.add_argument("--target", default="onnx", help="export target (see `zoo plugins`)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/")
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
+    p.add_argument("--opset", type=int)
+    p.add_argument("--atol", type=float)
+    p.add_argument("--rtol", type=float)
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"))
+    p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("run", help="sample from or apply a model")
+    _add_backend_arguments(p)
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
+    p.set_defaults(handler=cmd_run)
+
+    p = commands.add_parser("eval", help="score a model on held-out data")
+    _add_backend_arguments(p)
+    p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_eval)
+
+    p = commands.add_parser("bench", help="time backends side by side")
+    p.add_argument("model")
+    p.add_argument("--weights", type=Path)
+    p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline")
+    p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
+    p.add_argument("--graph", help="which graph of a multi-graph model")
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model")
+    parser.add_argument("--backend", help="torch, onnx, onnx-cuda or onnx-trt (default: [run] backend)")
+    parser.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
+
+
+def cmd_list(args) -> int:
+    from zoo.api import registry
+
+    reg = registry()
+    rows = [_model_row(reg, spec) for spec in reg.find_models(args.pattern, args.task)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no models match" + (f" '{args.pattern}'" if args.pattern != "*" else ""))
+        return 0
+    columns = ("name", "task", "plugin", "weights", "params", "targets")
+    table = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, int):
+        return _short_count(value)
+    return str(value) if value not in (None, "") else "-"
+
+
+def _short_count(n: int) -> str:
+    for unit, size in (("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def _model_row(reg, spec) -> dict[str, Any]:
+    from zoo.errors import WeightsError
+    from zoo.weights import parameter_count, resolve
+
+    params = None
+    if spec.default_variant:
+        try:
+            params = parameter_count(resolve(spec, download=False).path)
+        except WeightsError:
+            params = None
+    return {
+        "name": spec.name,
+        "task": spec.task,
+        "plugin": reg.owner("models", spec.name),
+        "weights": list(spec.weights),
+        "params": params,
+        "targets": [name for name, e in sorted(reg.exporters.items()) if spec.task in e.tasks],
+        "description": spec.description,
+    }
+
+
+def cmd_info(args) -> int:
+    from zoo.api import get_spec, registry
+    from zoo.weights import read_card, split_reference
+
+    spec = get_spec(args.model)
+    _, only = split_reference(args.model)
+    variants = {name: read_card(spec, w) for name, w in spec.weights.items() if only in (None, name)}
+    if only and only not in variants:
+        from zoo.weights import variant_spec
+
+        variant_spec(spec, only)
+    info = {
+        **_model_row(registry(), spec),
+        "builder": spec.builder,
+        "config": spec.config,
+        "trainer": spec.trainer,
+        "graphs": [
+            {"name": g.name, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
+            for g in spec.graphs
+        ],
+        "variants": {name: {"uri": spec.weights[name].uri, "card": card} for name, card in variants.items()},
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{spec.name}: {spec.description}")
+    print(f"  task     {spec.task}")
+    print(f"  plugin   {info['plugin']}")
+    print(f"  builder  {spec.builder}")
+    print(f"  config   {json.dumps(spec.config)}")
+    print(f"  trainer  {spec.trainer or '-'}")
+    print(f"  targets  {', '.join(info['targets']) or '-'}")
+    for graph in info["graphs"]:
+        signature = lambda ts: ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in ts)  # noqa: E731
+        print(f"  graph {graph['name']}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
+    for name, variant in info["variants"].items():
+        card = variant["card"]
+        print(f"\nweights {spec.name}:{name}  ({variant['uri']})")
+        if not card:
+            print("  no card")
+            continue
+        training = card.get("training", {})
+        print(f"  sha256      {card.get('sha256', '-')}")
+        print(f"  parameters  {card.get('parameters', '-')}")
+        print(f"  data        {card.get('data', '-')}")
+        print(f"  command     {training.get('command', '-')}")
+        print(f"  seed        {training.get('seed', '-')}   wall time {training.get('wall_time_s', '-')} s on {training.get('machine', '-')}")
+        descriptions = card.get("metric_descriptions", {})
+        for metric, value in card.get("metrics", {}).items():
+            print(f"  {metric:<18} {value}")
+            if metric in descriptions:
+                print(f"  {'':<18} ({descriptions[metric]})")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from zoo.api import registry
+
+    plugins = list(registry().plugins.values())
+    if args.json:
+        print(json.dumps([p.to_json() for p in plugins], indent=2))
+        return 0
+    for plugin in plugins:
+        state = "disabled" if plugin.disabled else ("error" if plugin.errors else "ok")
+        source = f"{plugin.distribution} {plugin.version}".strip() or "-"
+        print(f"{plugin.name:<14} {state:<8} {source:<22} {plugin.value}")
+        if plugin.hooks:
+            print(f"{'':<14} hooks: {', '.join(plugin.hooks)}")
+        if plugin.registered:
+            print(f"{'':<14} registers: {', '.join(plugin.registered)}")
+        for error in plugin.errors:
+            print(f"{'':<14} error: {error}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from zoo.api import get_spec, registry
+    from zoo.config import load_config
+    from zoo.training import OPTION_DEFAULTS, TrainOptions, train
+
+    config = load_config()
+    spec = get_spec(args.model)
+    defaults = {**OPTION_DEFAULTS, **(registry().trainer(spec.trainer).defaults if spec.trainer else {})}
+    options = TrainOptions(
+        data=args.data or Path(config["data"]["root"]),
+        epochs=args.epochs or defaults["epochs"],
+        batch_size=args.batch_size or defaults["batch_size"],
+        lr=args.lr or defaults["lr"],
+        seed=args.seed,
+        device=args.device or config["train"]["device"],
+        max_steps=args.max_steps,
+        limit=args.limit,
+        hparams=dict(_parse_assignment(item) for item in args.set),
+    )
+    if not args.out.name.endswith(".safetensors"):
+        raise ZooError(f"--out {args.out} must end in .safetensors")
+    card = train(
+        args.model,
+        options,
+        args.out,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every or config["train"]["checkpoint_every"],
+        log_every=config["train"]["log_every"],
+        command="zoo " + shlex.join(args.argv),
+    )
+    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) in {card['training']['wall_time_s']} s")
+    for metric, value in card["metrics"].items():
+        print(f"  {metric}: {value}")
+    return 0
+
+
+def _parse_assignment(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ZooError(f"--set {item!r} must look like key=value")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def cmd_export(args) -> int:
+    from zoo.exporting import export_model
+
+    overrides = {
+        "export": {
+            key: value
+            for key, value in (
+                ("opset", args.opset),
+                ("atol", args.atol),
+                ("rtol", args.rtol),
+                ("exporter", args.exporter),
+                ("dynamic_batch", False if args.static_batch else None),
+            )
+            if value is not None
+        }
+    }
+    bundle = export_model(
+        args.model, args.target, args.out, precision=args.precision, weights=args.weights, config_overrides=overrides
+    )
+    print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
+    return 0
+
+
+def _open(args, graph: str | None = None):
+    from zoo.api import get_spec
+    from zoo.config import load_config
+    from zoo.runtime import open_backend
+
+    spec = get_spec(args.model)
+    backend = args.backend or load_config()["run"]["backend"]
+    weights = str(args.weights) if args.weights else None
+    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights)
+
+
+def cmd_run(args) -> int:
+    from zoo.tasks import RUNNERS, task_handler
+
+    spec, backend = _open(args)
+    message = task_handler(RUNNERS, spec, "run")(spec, backend, vars(args))
+    print(message)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from zoo.api import resolve_weights
+    from zoo.config import load_config
+    from zoo.tasks import EVALUATORS, task_handler
+
+    spec, backend = _open(args)
+    options = {**vars(args), "data": args.data or Path(load_config()["data"]["root"])}
+    metrics = task_handler(EVALUATORS, spec, "eval")(spec, backend, options)
+    card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
+    if args.json:
+        print(json.dumps({"model": args.model, "backend": backend.name, "metrics": metrics, "card": card}, indent=2))
+        return 0
+    print(f"{args.model} ({backend.name})")
+    for metric, value in metrics.items():
+        recorded = f"   card: {card[metric]}" if metric in card else ""
+        print(f"  {metric:<18} {value}{recorded}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from tqdm import tqdm
+
+    from zoo.api import get_spec, load
+    from zoo.bench import format_table, measure
+    from zoo.runtime import check_backend, open_backend
+
+    spec = get_spec(args.model)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for name in backends:
+        check_backend(name)
+    try:
+        batches = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        raise ZooError(f"--batch {args.batch!r} must be comma-separated integers, e.g. 1,64") from None
+    weights = str(args.weights) if args.weights else None
+    model = load(args.model, weights) if "torch" in backends else None
+    opened = [open_backend(spec, b, args.model, graph=args.graph, weights=weights, model=model) for b in backends]
+    results = []
+    with tqdm(total=len(opened) * len(batches) * args.runs, desc=f"bench {spec.name}", unit="run", leave=False) as bar:
+        for batch in batches:
+            for backend in opened:
+                results.append(measure(backend, batch, args.runs, args.warmup, bar))
+    if args.json:
+        print(json.dumps([m.to_json() for m in results], indent=2))
+    else:
+        print(f"{args.model}, graph '{spec.graph(args.graph).name}', {args.warmup} warm-up runs, median of {args.runs}")
+        print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

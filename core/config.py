@@ -1,0 +1,138 @@
+"""Layered configuration.
+
+Layers, lowest first: the packaged zoo.toml, the user file ($ZOO_CONFIG or
+~/.config/zoo/zoo.toml), ./zoo.toml, ZOO_<SECTION>_<KEY> environment
+variables, then command-line flags. The packaged file is also the schema:
+a key it lacks or a value of another type is an error naming the file, the
+key and the expected type.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_ALIASES = {
+    "ZOO_DISABLE_PLUGINS": ("plugins", "disabled"),
+    "ZOO_STRICT_PLUGINS": ("plugins", "strict"),
+}
+
+
+def read_toml(path: Path, what: str = "file") -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid {what} {path}: {exc}; fix the TOML syntax") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def defaults() -> dict[str, Any]:
+    with resources.as_file(resources.files("zoo") / "zoo.toml") as path:
+        return read_toml(path, "packaged config")
+
+
+def user_config_path() -> Path:
+    if os.environ.get("ZOO_CONFIG"):
+        return Path(os.environ["ZOO_CONFIG"]).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "zoo" / "zoo.toml"
+
+
+def load_config(overrides: dict[str, dict[str, Any]] | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """The merged configuration; `overrides` are the CLI flags ({section: {key: value}})."""
+    config = defaults()
+    schema = copy.deepcopy(config)
+    for path in (user_config_path(), (cwd or Path.cwd()) / "zoo.toml"):
+        if path.is_file():
+            _merge(config, read_toml(path, "config file"), schema, str(path))
+    _merge(config, _from_environment(schema), schema, "environment")
+    if overrides:
+        _merge(config, overrides, schema, "command line")
+    return config
+
+
+def _from_environment(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    layer: dict[str, dict[str, Any]] = {}
+    for section, keys in schema.items():
+        for key, default in keys.items():
+            env = f"ZOO_{section}_{key}".upper()
+            if env in os.environ:
+                layer.setdefault(section, {})[key] = _parse_env(env, os.environ[env], default)
+    for env, (section, key) in _ALIASES.items():
+        if env in os.environ:
+            layer.setdefault(section, {})[key] = _parse_env(env, os.environ[env], schema[section][key])
+    return layer
+
+
+def _parse_env(env: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"invalid {env}={raw!r}: expected 1/0, true/false")
+    if isinstance(default, list):
+        return [item.strip() for item in raw.split(",") if item.strip()] if "[" not in raw else _toml_value(env, raw)
+    if isinstance(default, str):
+        return raw
+    return _toml_value(env, raw)
+
+
+def _toml_value(env: str, raw: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"invalid {env}={raw!r}: not a number or list") from None
+
+
+def _merge(config: dict, layer: dict, schema: dict, source: str) -> None:
+    for section, values in layer.items():
+        if section not in schema:
+            known = ", ".join(schema)
+            raise ConfigError(f"invalid config {source}: unknown section [{section}]; known sections: {known}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"invalid config {source}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in schema[section]:
+                known = ", ".join(schema[section])
+                raise ConfigError(f"invalid config {source}: unknown key {section}.{key}; known keys: {known}")
+            expected = schema[section][key]
+            if not _same_type(value, expected):
+                raise ConfigError(
+                    f"invalid config {source}: {section}.{key} must be {_type_name(expected)}, got {value!r}"
+                )
+            config[section][key] = float(value) if isinstance(expected, float) else value
+
+
+def _same_type(value: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(expected, bool)
+    if isinstance(expected, float):
+        return isinstance(value, (int, float))
+    if isinstance(expected, list):
+        return isinstance(value, list) and all(
+            not expected or _same_type(item, expected[0]) for item in value
+        )
+    return isinstance(value, type(expected))
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, list):
+        inner = _type_name(value[0]) if value else "values"
+        return f"a list of {inner.removeprefix('a ').removeprefix('an ')}s"
+    return {int: "an integer", float: "a number", str: "a string"}.get(type(value), type(value).__name__)

@@ -1,0 +1,63 @@
+"""Readers for the project's data sets (numpy only).
+
+MNIST here is the official t10k set split by a fixed rule: index % 5 == 0 is
+the held-out split (2,000 images), the rest trains (8,000 images). See
+../shared/data/README.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+MNIST_IMAGES = "t10k-images-idx3-ubyte.gz"
+MNIST_LABELS = "t10k-labels-idx1-ubyte.gz"
+MNIST_SPLITS = ("train", "heldout", "all")
+
+
+def find_mnist(path: Path) -> Path:
+    """Accept the mnist folder itself or the data root above it."""
+    path = Path(path).expanduser()
+    for candidate in (path, path / "mnist"):
+        if (candidate / MNIST_IMAGES).is_file():
+            return candidate
+    raise ZooError(f"no MNIST files ({MNIST_IMAGES}) under {path}; pass --data ../shared/data/mnist")
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    with gzip.open(path, "rb") as handle:
+        found, count = struct.unpack(">II", handle.read(8))
+        if found != magic:
+            raise ZooError(f"{path} is not an IDX file (magic {found}, expected {magic})")
+        dims = struct.unpack(">" + "I" * (magic % 256 - 1), handle.read(4 * (magic % 256 - 1)))
+        data = np.frombuffer(handle.read(), dtype=np.uint8)
+    return data.reshape(count, *dims)
+
+
+def read_mnist(path: Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and int64 labels (N,) of one split."""
+    if split not in MNIST_SPLITS:
+        raise ZooError(f"unknown MNIST split {split!r}; use one of {', '.join(MNIST_SPLITS)}")
+    folder = find_mnist(path)
+    images = _read_idx(folder / MNIST_IMAGES, 2051)
+    labels = _read_idx(folder / MNIST_LABELS, 2049).astype(np.int64)
+    index = np.arange(len(images))
+    keep = {"train": index % 5 != 0, "heldout": index % 5 == 0, "all": index >= 0}[split]
+    return images[keep], labels[keep]
+
+
+def pad_to(images: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad (N, H, W) images symmetrically to (N, size, size)."""
+    height, width = images.shape[1:]
+    top, left = (size - height) // 2, (size - width) // 2
+    return np.pad(images, ((0, 0), (top, size - height - top), (left, size - width - left)))
+
+
+def to_unit_range(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [-1, 1], the range generators emit."""
+    return (images.astype(np.float32)[:, None] / 127.5) - 1.0

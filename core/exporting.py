@@ -1,0 +1,149 @@
+"""The export pipeline: resolve config, load the model, run the target's
+exporter into a temporary directory, write the manifest, then move the
+bundle into place. A failed export leaves nothing behind."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from zoo.api import get_spec, load, registry, resolve_weights
+from zoo.config import load_config
+from zoo.errors import UnavailableError, UnknownNameError
+from zoo.files import atomic_directory, ensure_writable_dir
+from zoo.specs import GraphSpec, ModelSpec, import_dotted
+from zoo.weights import file_sha256
+
+BUNDLE_FORMAT = "aigc-zoo-bundle/1"
+
+
+@dataclass
+class ExportJob:
+    """What an exporter receives: the loaded model and where to write.
+
+    `config` is the merged [export] configuration; `out_dir` is a temporary
+    directory that becomes the bundle when the exporter returns.
+    """
+
+    spec: ModelSpec
+    variant: str
+    model: Any
+    weights_sha256: str
+    config: dict[str, Any]
+    out_dir: Path
+    precision: str = "fp32"
+    options: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+    def graph_dir(self, graph: GraphSpec) -> Path:
+        """Where a graph's files go: the bundle root for one-graph models, a folder per graph otherwise."""
+        folder = self.out_dir if len(self.spec.graphs) == 1 else self.out_dir / graph.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def metadata(self, graph: GraphSpec) -> dict[str, str]:
+        """The key/value pairs every exported file carries about itself."""
+        from zoo import __version__
+
+        return {
+            "zoo.model": self.spec.name,
+            "zoo.variant": self.variant,
+            "zoo.graph": graph.name,
+            "zoo.task": self.spec.task,
+            "zoo.weights_sha256": self.weights_sha256,
+            "zoo.version": __version__,
+            "zoo.inputs": json.dumps([t.to_json() for t in graph.inputs]),
+            "zoo.outputs": json.dumps([t.to_json() for t in graph.outputs]),
+            "zoo.preprocessing": json.dumps(graph.preprocessing),
+            "zoo.postprocessing": json.dumps(graph.postprocessing),
+        }
+
+
+def bundle_name(spec: ModelSpec, variant: str) -> str:
+    return spec.name if variant in ("default", "custom") else f"{spec.name}-{variant}"
+
+
+def export_model(
+    name: str,
+    target: str = "onnx",
+    out: Path = Path("out"),
+    precision: str = "fp32",
+    weights: str | os.PathLike | None = None,
+    config_overrides: dict[str, dict[str, Any]] | None = None,
+    options: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Export model `name` (optionally "name:variant") to `out/<bundle>`; return the bundle path."""
+    reg = registry()
+    spec = get_spec(name)
+    exporter = reg.exporter(target)
+    if precision not in exporter.precisions:
+        raise UnknownNameError(
+            f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}"
+        )
+    if spec.task not in exporter.tasks:
+        raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
+    if exporter.check:
+        reason = import_dotted(exporter.check)()
+        if reason:
+            raise UnavailableError(reason)
+    config = load_config(config_overrides)["export"]
+    out = ensure_writable_dir(Path(out))
+    model = load(name, weights)
+    resolved = model.zoo_weights
+    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    bundle = out / bundle_name(spec, resolved.variant)
+    from zoo import __version__
+
+    with atomic_directory(bundle) as temporary:
+        job = ExportJob(spec, resolved.variant, model, sha256, config, temporary, precision, options or {}, log)
+        entries = import_dotted(exporter.export)(job)
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "model": spec.name,
+            "variant": resolved.variant,
+            "task": spec.task,
+            "description": spec.description,
+            "target": target,
+            "precision": precision,
+            "zoo_version": __version__,
+            "weights_sha256": sha256,
+            "model_config": model.zoo_config,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            **entries,
+        }
+        (temporary / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return bundle
+
+
+def cache_root() -> Path:
+    if os.environ.get("ZOO_CACHE_DIR"):
+        return Path(os.environ["ZOO_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zoo"
+
+
+def cached_bundle(reference: str, weights: str | os.PathLike | None = None) -> Path:
+    """An ONNX bundle of `reference` from the export cache, exported on first use.
+
+    The cache key holds the weights' sha256, the opset and the zoo version, so
+    new weights or a new zoo never reuse a stale export. Finding a cached
+    bundle imports neither torch nor onnx.
+    """
+    from zoo import __version__
+
+    spec = get_spec(reference)
+    resolved = resolve_weights(reference, weights)
+    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    opset = load_config()["export"]["opset"]
+    folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{sha256[:16]}-opset{opset}-{__version__}"
+    bundle = folder / bundle_name(spec, resolved.variant)
+    if not (bundle / "model.json").is_file():
+        print(f"zoo: exporting {reference} to the cache ({bundle}) on first use", file=sys.stderr)
+        export_model(reference, "onnx", folder, weights=weights, log=lambda line: print(line, file=sys.stderr))
+    return bundle
+

@@ -1,0 +1,35 @@
+"""Sample-quality metrics shared by the generators (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N, D).
+
+    d^2 = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)); the trace of the
+    matrix square root is the sum of the square roots of the eigenvalues of
+    S_a S_b, which are real and non-negative for covariance matrices.
+    """
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    eigenvalues = np.linalg.eigvals(cov_a @ cov_b)
+    trace_sqrt = np.sqrt(np.clip(eigenvalues.real, 0.0, None)).sum()
+    distance = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt
+    return float(max(distance, 0.0))
+
+
+def pooled_pixels(images: np.ndarray, size: int = 8) -> np.ndarray:
+    """Average-pool (N, 1, H, W) images in [-1, 1] to (N, size*size) features.
+
+    Pooling keeps stroke layout and thickness and drops pixel-exact detail, so
+    the Frechet distance on these features compares the overall shape
+    distribution of digits without needing a trained feature extractor.
+    """
+    count, channels, height, width = images.shape
+    cropped = images[:, :, : height - height % size, : width - width % size]
+    blocks = cropped.reshape(count, channels, size, height // size, size, width // size)
+    return blocks.mean(axis=(3, 5)).reshape(count, -1)

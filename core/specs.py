@@ -1,0 +1,208 @@
+"""The data that plugins register: model, trainer and exporter specs.
+
+Specs are plain dataclasses with dotted paths ("package.module:attribute") for
+anything heavy, so listing and describing models never imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.errors import PluginError
+
+TASKS = (
+    "text-generation",
+    "image-generation",
+    "image-to-image",
+    "image-classification",
+    "policy",
+)
+DTYPES = ("float32", "float16", "int64", "int32", "bool", "uint8")
+EXAMPLE_KINDS = ("normal", "uniform", "image", "integers")
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+_DOTTED = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output.
+
+    `shape` mixes ints and names: a name ("batch") is a symbolic axis.
+    `example` says how the core draws random inputs for export and validation:
+    "normal" (standard normal), "uniform" (0..1), "image" (-1..1) or
+    "integers" (uniform ints in `[low, high)`).
+    """
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str = "float32"
+    example: str = "normal"
+    low: int = 0
+    high: int = 2
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One exported graph of a model.
+
+    Most models export a single graph named "model". Models that deploy as
+    several graphs (an encoder and a decoder, two translation directions) list
+    one `GraphSpec` each. `module` is a dotted path to a function
+    `(model) -> torch.nn.Module` that returns the callable to export, taking
+    the inputs in order; None exports the model itself.
+    """
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    name: str = "model"
+    module: str | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    postprocessing: dict[str, Any] = field(default_factory=dict)
+    example_axes: dict[str, int] = field(default_factory=dict)
+    description: str = ""
+
+    def axis_sizes(self, batch: int) -> dict[str, int]:
+        """Sizes for every symbolic axis: `batch` for "batch", examples for the rest."""
+        return {**self.example_axes, "batch": batch}
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """A weights variant: where the safetensors file is and what it must hash to.
+
+    `uri` is a path relative to the plugin package, an absolute or `~` path,
+    or `hf://owner/repo/path/in/repo.safetensors@revision`. `card` is the
+    variant's card (TOML, relative to the plugin package); when `sha256` is
+    not given here it is read from the card.
+    """
+
+    uri: str
+    card: str | None = None
+    sha256: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model architecture and its pretrained variants.
+
+    `builder` is a dotted path to `build(**config) -> torch.nn.Module`;
+    `config` holds the default hyper-parameters. `weights` maps variant names
+    to `WeightsSpec`; "default" is used when none is asked for. `trainer`
+    names the registered trainer that produces the weights.
+    """
+
+    name: str
+    task: str
+    builder: str
+    graphs: tuple[GraphSpec, ...]
+    config: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, WeightsSpec] = field(default_factory=dict)
+    trainer: str | None = None
+    description: str = ""
+    package: str = ""
+
+    @property
+    def default_variant(self) -> str | None:
+        if "default" in self.weights:
+            return "default"
+        return next(iter(self.weights), None)
+
+    def graph(self, name: str | None = None) -> GraphSpec:
+        if name is None:
+            return self.graphs[0]
+        for graph in self.graphs:
+            if graph.name == name:
+                return graph
+        known = ", ".join(g.name for g in self.graphs)
+        raise PluginError(f"model '{self.name}' has no graph '{name}'; its graphs are: {known}")
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """A training recipe: `recipe` is a dotted path to a `zoo.Recipe` subclass.
+
+    `defaults` holds the recipe's default options (epochs, batch_size, lr, ...),
+    which `zoo train` flags override.
+    """
+
+    name: str
+    recipe: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    """An export target.
+
+    `export` is a dotted path to `export(job: zoo.ExportJob) -> dict`, which
+    writes files into `job.out_dir` and returns the manifest entries it adds.
+    `check` is a dotted path to `check() -> str | None` returning why the
+    target cannot run on this machine, or None when it can.
+    """
+
+    name: str
+    export: str
+    precisions: tuple[str, ...] = ("fp32",)
+    tasks: tuple[str, ...] = TASKS
+    check: str | None = None
+    description: str = ""
+
+
+def validate_model_spec(spec: ModelSpec) -> None:
+    """Raise PluginError naming the first problem of a model spec."""
+    _check(isinstance(spec, ModelSpec), f"expected a ModelSpec, got {type(spec).__name__}")
+    _check(_NAME.match(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
+    _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
+    _check(_DOTTED.match(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
+    _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
+    names = [g.name for g in spec.graphs]
+    _check(len(set(names)) == len(names), f"model '{spec.name}': graph names repeat: {names}")
+    for graph in spec.graphs:
+        _check(graph.module is None or _DOTTED.match(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
+        _check(graph.inputs and graph.outputs, f"model '{spec.name}': graph '{graph.name}' needs inputs and outputs")
+        for tensor in graph.inputs + graph.outputs:
+            _check(tensor.dtype in DTYPES, f"model '{spec.name}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
+            _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
+    for variant in spec.weights:
+        _check(_NAME.match(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
+
+
+def validate_trainer_spec(spec: TrainerSpec) -> None:
+    _check(isinstance(spec, TrainerSpec), f"expected a TrainerSpec, got {type(spec).__name__}")
+    _check(_NAME.match(spec.name or ""), f"trainer name {spec.name!r} is invalid")
+    _check(_DOTTED.match(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
+
+
+def validate_exporter_spec(spec: ExporterSpec) -> None:
+    _check(isinstance(spec, ExporterSpec), f"expected an ExporterSpec, got {type(spec).__name__}")
+    _check(_NAME.match(spec.name or ""), f"exporter name {spec.name!r} is invalid")
+    _check(_DOTTED.match(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
+
+
+def _check(condition: Any, message: str) -> None:
+    if not condition:
+        raise PluginError(message)
+
+
+def import_dotted(path: str) -> Any:
+    """Import 'package.module:attribute' and return the attribute."""
+    import importlib
+
+    module_name, _, attribute = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,253 @@
+"""The training loop the core owns, and the `Recipe` a plugin supplies.
+
+The loop seeds everything, shows a progress bar, writes a checkpoint every
+few epochs (`--resume` continues from it), logs metrics as JSON lines, and
+writes the final weights and their card atomically. A recipe only says how
+to read the data, how to take one step and how to evaluate.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from zoo.errors import ZooError
+
+# Per-recipe defaults a TrainerSpec may set and `zoo train` flags override.
+OPTION_DEFAULTS = {"epochs": 1, "batch_size": 64, "lr": 2e-4}
+
+
+@dataclass
+class TrainOptions:
+    """Options every recipe receives. `limit` keeps only the first N training
+    examples (smoke tests); `hparams` holds recipe-specific `--set key=value` pairs."""
+
+    data: Path
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 2e-4
+    seed: int = 0
+    device: str = "cpu"
+    max_steps: int | None = None
+    limit: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+
+class Recipe:
+    """How to train one model. Subclass it and register it with a TrainerSpec.
+
+    In `__init__`, set `self.networks` (name -> module: everything that is
+    checkpointed), `self.optimizers` (name -> optimizer) and `self.shipped`
+    (the key of the network whose weights ship). `data_description` and
+    `metric_descriptions` go into the card.
+    """
+
+    data_description = ""
+    metric_descriptions: dict[str, str] = {}
+
+    def __init__(self, config: dict[str, Any], options: TrainOptions):
+        self.config = config
+        self.options = options
+        self.networks: dict[str, Any] = {}
+        self.optimizers: dict[str, Any] = {}
+        self.shipped = ""
+
+    def batches(self, epoch: int) -> Iterable[Any]:
+        """The training batches of one epoch; shuffle with a generator seeded by
+        `options.seed` and `epoch`, so a resumed run sees the same batches."""
+        raise NotImplementedError
+
+    def step(self, batch: Any) -> dict[str, float]:
+        """One optimisation step on `batch`; return the losses to log."""
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out metrics of the shipped network, recorded in the card."""
+        return {}
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ZooError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def checkpoint_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
+def card_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".safetensors") + ".card.toml")
+
+
+def train(reference: str, options: TrainOptions, out: Path, resume: bool = False,
+          checkpoint_every: int = 1, log_every: int = 50, command: str = "") -> dict[str, Any]:
+    """Train model `reference` with its registered recipe; write weights and card to `out`."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from zoo import __version__
+    from zoo.api import get_spec, registry
+    from zoo.files import ensure_writable_dir
+    from zoo.specs import import_dotted
+    from zoo.weights import save
+
+    spec = get_spec(reference)
+    if not spec.trainer:
+        raise ZooError(f"model '{spec.name}' registers no trainer, so `zoo train` cannot train it")
+    trainer = registry().trainer(spec.trainer)
+    out = Path(out)
+    ensure_writable_dir(out.parent, "--out")
+    options.device = resolve_device(options.device)
+    random.seed(options.seed)
+    np.random.seed(options.seed)
+    torch.manual_seed(options.seed)
+    recipe: Recipe = import_dotted(trainer.recipe)(dict(spec.config), options)
+
+    epoch, step = 0, 0
+    checkpoint = checkpoint_path(out)
+    if resume:
+        if not checkpoint.is_file():
+            raise ZooError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
+        epoch, step = load_checkpoint(checkpoint, recipe)
+    log_path = out.with_name(out.name.removesuffix(".safetensors") + ".metrics.jsonl")
+    log_mode = "a" if resume else "w"
+    started = time.perf_counter()
+    sample_epoch = recipe.batches(epoch)
+    per_epoch = len(sample_epoch) if hasattr(sample_epoch, "__len__") else None
+    total = per_epoch * options.epochs if per_epoch else None
+    if options.max_steps:
+        total = min(total or options.max_steps, options.max_steps)
+    running: dict[str, float] = {}
+    with open(log_path, log_mode) as log, tqdm(total=total, initial=step, desc=f"train {spec.name}", unit="step",
+                                               dynamic_ncols=True) as bar:
+        while epoch < options.epochs and not _done(step, options):
+            for batch in recipe.batches(epoch):
+                losses = recipe.step(batch)
+                step += 1
+                for key, value in losses.items():
+                    running[key] = value if key not in running else 0.9 * running[key] + 0.1 * value
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
+                if step % log_every == 0:
+                    log.write(json.dumps({"epoch": epoch, "step": step, **losses}) + "\n")
+                    log.flush()
+                if _done(step, options):
+                    break
+            epoch += 1
+            if epoch % checkpoint_every == 0 or _done(step, options) or epoch == options.epochs:
+                save_checkpoint(checkpoint, recipe, epoch, step)
+    wall_time = time.perf_counter() - started
+
+    metrics = recipe.evaluate()
+    shipped = recipe.networks[recipe.shipped]
+    sha256 = save(shipped.state_dict(), out, spec.name, dict(recipe.config))
+    card = {
+        "model": spec.name,
+        "file": out.name,
+        "sha256": sha256,
+        "parameters": sum(p.numel() for p in shipped.state_dict().values()),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "zoo_version": __version__,
+        "data": recipe.data_description,
+        "training": {
+            "command": command,
+            "seed": options.seed,
+            "epochs": epoch,
+            "steps": step,
+            "batch_size": options.batch_size,
+            "lr": options.lr,
+            "hparams": options.hparams,
+            "wall_time_s": round(wall_time, 1),
+            "device": options.device,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
+            "resumed": resume,
+        },
+        "config": dict(recipe.config),
+        "metrics": metrics,
+        "metric_descriptions": {k: v for k, v in recipe.metric_descriptions.items() if k in metrics},
+    }
+    write_card(card, card_path(out))
+    return card
+
+
+def _done(step: int, options: TrainOptions) -> bool:
+    return bool(options.max_steps) and step >= options.max_steps
+
+
+def write_card(card: dict[str, Any], path: Path) -> None:
+    import tomli_w
+
+    from zoo.files import atomic_file
+
+    with atomic_file(path, "--out") as temporary:
+        temporary.write_text(tomli_w.dumps(card))
+
+
+def save_checkpoint(path: Path, recipe: Recipe, epoch: int, step: int) -> None:
+    """Networks, optimizers and the torch RNG in one safetensors file (no pickle)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from zoo.files import atomic_file
+
+    tensors: dict[str, Any] = {"rng.torch": torch.get_rng_state()}
+    extra: dict[str, Any] = {"epoch": epoch, "step": step, "optimizers": {}}
+    for name, network in recipe.networks.items():
+        for key, tensor in network.state_dict().items():
+            tensors[f"networks.{name}.{key}"] = tensor.detach().cpu().contiguous()
+    for name, optimizer in recipe.optimizers.items():
+        state = optimizer.state_dict()
+        scalars = {}
+        for index, values in state["state"].items():
+            for key, value in values.items():
+                if torch.is_tensor(value):
+                    tensors[f"optimizers.{name}.{index}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars[f"{index}.{key}"] = value
+        extra["optimizers"][name] = {"param_groups": state["param_groups"], "scalars": scalars}
+    with atomic_file(path, "--out") as temporary:
+        save_file(tensors, str(temporary), metadata={"zoo.checkpoint": json.dumps(extra)})
+
+
+def load_checkpoint(path: Path, recipe: Recipe) -> tuple[int, int]:
+    import torch
+    from safetensors import safe_open
+
+    from zoo.weights import read_header
+
+    _, metadata = read_header(path)
+    extra = json.loads(metadata["zoo.checkpoint"])
+    tensors = {}
+    with safe_open(str(path), framework="pt") as handle:
+        for key in handle.keys():
+            tensors[key] = handle.get_tensor(key)
+    for name, network in recipe.networks.items():
+        prefix = f"networks.{name}."
+        network.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, optimizer in recipe.optimizers.items():
+        saved = extra["optimizers"][name]
+        state: dict[int, dict[str, Any]] = {}
+        prefix = f"optimizers.{name}."
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                index, _, field_name = key[len(prefix):].partition(".")
+                state.setdefault(int(index), {})[field_name] = value
+        for key, value in saved["scalars"].items():
+            index, _, field_name = key.partition(".")
+            state.setdefault(int(index), {})[field_name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    return extra["epoch"], extra["step"]

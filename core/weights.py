@@ -1,0 +1,199 @@
+"""Weights and cards: safetensors files that describe themselves.
+
+A weights file stores the model name and config in its safetensors metadata;
+its card (TOML) records the data, the exact training command, the metrics
+and the sha256 that every load verifies. Nothing here unpickles, and reading
+headers, checksums and cards needs no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from zoo.config import read_toml
+from zoo.errors import UnknownNameError, WeightsError
+from zoo.specs import ModelSpec, WeightsSpec
+
+FORMAT_VERSION = "1"
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A weights variant located on disk."""
+
+    model: str
+    variant: str
+    path: Path
+    sha256: str | None
+    card: dict[str, Any]
+
+
+def package_path(spec: ModelSpec, relative: str) -> Path:
+    with resources.as_file(resources.files(spec.package).joinpath(relative)) as path:
+        return Path(path)
+
+
+def split_reference(name: str) -> tuple[str, str | None]:
+    """'cnn:usps' -> ('cnn', 'usps'); 'cnn' -> ('cnn', None)."""
+    model, _, variant = name.partition(":")
+    return model, variant or None
+
+
+def variant_spec(spec: ModelSpec, variant: str | None) -> tuple[str, WeightsSpec]:
+    variant = variant or spec.default_variant
+    if variant is None:
+        raise WeightsError(f"model '{spec.name}' ships no weights; train some with `zoo train {spec.name}` and pass --weights")
+    if variant not in spec.weights:
+        known = ", ".join(f"{spec.name}:{v}" for v in spec.weights)
+        raise UnknownNameError(f"unknown weights variant '{spec.name}:{variant}'; available: {known}")
+    return variant, spec.weights[variant]
+
+
+def read_card(spec: ModelSpec, weights: WeightsSpec) -> dict[str, Any]:
+    if weights.card is None:
+        return {}
+    path = package_path(spec, weights.card)
+    if not path.is_file():
+        return {}
+    return read_toml(path, "model card")
+
+
+def resolve(spec: ModelSpec, variant: str | None = None, download: bool = True) -> ResolvedWeights:
+    """Locate a variant's file. hf:// files come from huggingface_hub's cache
+    (downloaded when `download` and the network allows; HF_HUB_OFFLINE=1 is honoured)."""
+    variant, weights = variant_spec(spec, variant)
+    card = read_card(spec, weights)
+    sha256 = weights.sha256 or card.get("sha256")
+    if weights.uri.startswith("hf://"):
+        path = _resolve_hub(weights.uri, download)
+    elif weights.uri.startswith(("/", "~")):
+        path = Path(weights.uri).expanduser()
+    else:
+        path = package_path(spec, weights.uri)
+    return ResolvedWeights(spec.name, variant, path, sha256, card)
+
+
+def _resolve_hub(uri: str, download: bool) -> Path:
+    reference, _, revision = uri.removeprefix("hf://").partition("@")
+    parts = reference.split("/")
+    if len(parts) < 3:
+        raise WeightsError(f"invalid hub reference {uri}: expected hf://owner/repo/file.safetensors@revision")
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision or None, local_files_only=not download))
+    except LocalEntryNotFoundError:
+        raise WeightsError(
+            f"{uri} is not in the Hugging Face cache and cannot be downloaded (offline or HF_HUB_OFFLINE=1); "
+            f"download it once with network access, or pass a local file with --weights"
+        ) from None
+    except (EntryNotFoundError, RepositoryNotFoundError) as exc:
+        raise WeightsError(f"{uri} does not exist on the hub: {type(exc).__name__}") from None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensor table and metadata of a safetensors file, checked for truncation."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist; check the path or run `zoo train`")
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise WeightsError(f"weights file {path} is truncated or not safetensors ({size} bytes); re-download or retrain it")
+        (length,) = struct.unpack("<Q", head)
+        if length > min(size - 8, _MAX_HEADER):
+            raise WeightsError(f"weights file {path} is truncated or not safetensors (bad header length); re-download or retrain it")
+        try:
+            header = json.loads(handle.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise WeightsError(f"weights file {path} is corrupt (unreadable header); re-download or retrain it") from None
+    metadata = header.pop("__metadata__", None) or {}
+    end = max((info["data_offsets"][1] for info in header.values()), default=0)
+    if 8 + length + end != size:
+        raise WeightsError(
+            f"weights file {path} is truncated or corrupt ({size} bytes, header promises {8 + length + end}); "
+            f"re-download or retrain it"
+        )
+    return header, metadata
+
+
+def parameter_count(path: Path) -> int:
+    header, _ = read_header(path)
+    count = 0
+    for info in header.values():
+        n = 1
+        for dim in info["shape"]:
+            n *= dim
+        count += n
+    return count
+
+
+def verify(resolved: ResolvedWeights) -> dict[str, str]:
+    """Check the file's integrity, checksum and model name; return its metadata."""
+    _, metadata = read_header(resolved.path)
+    if resolved.sha256:
+        actual = file_sha256(resolved.path)
+        if actual != resolved.sha256:
+            raise WeightsError(
+                f"checksum mismatch for {resolved.path}: sha256 {actual[:16]}..., card says {resolved.sha256[:16]}...; "
+                f"the file is corrupt or was replaced: re-download or retrain it"
+            )
+    stored = metadata.get("zoo.model")
+    if stored and stored != resolved.model:
+        raise WeightsError(
+            f"{resolved.path} holds weights for model '{stored}', not '{resolved.model}'; "
+            f"pass weights trained for '{resolved.model}'"
+        )
+    return metadata
+
+
+def stored_config(metadata: dict[str, str]) -> dict[str, Any]:
+    return json.loads(metadata.get("zoo.config", "{}"))
+
+
+def save(state_dict: dict, path: Path, model: str, config: dict[str, Any]) -> str:
+    """Write weights atomically with their model name and config; return the sha256."""
+    from safetensors.torch import save_file
+
+    from zoo.files import atomic_file
+
+    tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
+    metadata = {"zoo.model": model, "zoo.config": json.dumps(config, sort_keys=True), "zoo.format": FORMAT_VERSION}
+    with atomic_file(Path(path), "--out") as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
+        digest = file_sha256(temporary)
+    return digest
+
+
+def load_state_dict(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def human_size(path: Path) -> str:
+    size = os.path.getsize(path)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""

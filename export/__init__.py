@@ -1,0 +1,1 @@
+"""The built-in export targets, registered through the exporter hook like any third-party target."""

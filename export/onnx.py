@@ -1,0 +1,216 @@
+"""The ONNX target: trace each graph, check it, validate it against PyTorch,
+and write it with test vectors in the ONNX test-data format."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import zoo
+from zoo.errors import ValidationError, ZooError
+from zoo.runtime import OnnxBackend, TorchBackend, graph_module
+from zoo.specs import GraphSpec
+from zoo.tensors import example_inputs
+
+TRACE_BATCH = 2  # torch.export specialises axes of size 1, so trace with 2
+
+
+@zoo.hookimpl
+def register_exporters(register):
+    register(
+        zoo.ExporterSpec(
+            name="onnx",
+            export="zoo.export.onnx:export",
+            check="zoo.export.onnx:check",
+            precisions=("fp32",),
+            description="ONNX graph validated against PyTorch, with manifest and test vectors",
+        )
+    )
+
+
+def check() -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "the onnx target validates with onnxruntime, which is not installed; pip install 'aigc-zoo[cpu]'"
+    return None
+
+
+def export(job: zoo.ExportJob) -> dict[str, Any]:
+    """Export every graph of the model; return the manifest's "graphs" entry."""
+    graphs = {}
+    for graph in job.spec.graphs:
+        folder = job.graph_dir(graph)
+        path = folder / "model.onnx"
+        module = graph_module(job.model, graph)
+        write_onnx(module, graph, path, job.config, job.metadata(graph))
+        parity, vectors = validate(module, graph, path, job.config)
+        job.log(f"{job.spec.name}/{graph.name}: " + describe_parity(parity, job.config))
+        test_dir = write_test_data(folder / "test_data_set_0", graph, vectors)
+        graphs[graph.name] = {
+            "file": str(path.relative_to(job.out_dir)),
+            "sha256": zoo.file_sha256(path),
+            "inputs": [t.to_json() for t in graph.inputs],
+            "outputs": [t.to_json() for t in graph.outputs],
+            "preprocessing": graph.preprocessing,
+            "postprocessing": graph.postprocessing,
+            "test_data": str(test_dir.relative_to(job.out_dir)),
+            "parity": parity,
+        }
+    return {"opset": job.config["opset"], "exporter": job.config["exporter"], "graphs": graphs}
+
+
+def _symbolic_axes(graph: GraphSpec, dynamic_batch: bool) -> dict[str, dict[int, str]]:
+    axes = {}
+    for tensor in graph.inputs + graph.outputs:
+        named = {
+            index: dim
+            for index, dim in enumerate(tensor.shape)
+            if isinstance(dim, str) and (dynamic_batch or dim != "batch")
+        }
+        axes[tensor.name] = named
+    return axes
+
+
+def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], metadata: dict[str, str]) -> None:
+    """Trace `module` to a self-contained, checked ONNX file with `metadata` in metadata_props."""
+    import onnx
+    import torch
+
+    sizes = graph.axis_sizes(TRACE_BATCH if config["dynamic_batch"] else 1)
+    feeds = example_inputs(graph, TRACE_BATCH if config["dynamic_batch"] else 1, config["seed"], sizes)
+    args = tuple(torch.from_numpy(feeds[t.name]) for t in graph.inputs)
+    axes = _symbolic_axes(graph, config["dynamic_batch"])
+    kwargs: dict[str, Any] = {}
+    if config["exporter"] == "dynamo":
+        dims: dict[str, Any] = {}
+        kwargs["dynamic_shapes"] = tuple(
+            {index: dims.setdefault(name, torch.export.Dim(name)) for index, name in axes[t.name].items()} or None
+            for t in graph.inputs
+        )
+    else:
+        kwargs["dynamic_axes"] = {name: named for name, named in axes.items() if named}
+        kwargs["do_constant_folding"] = True
+    captured = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                input_names=[t.name for t in graph.inputs],
+                output_names=[t.name for t in graph.outputs],
+                opset_version=config["opset"],
+                dynamo=config["exporter"] == "dynamo",
+                external_data=False,
+                **kwargs,
+            )
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:300]
+        raise ZooError(
+            f"torch.onnx could not export graph '{graph.name}' ({type(exc).__name__}: {first}); "
+            f"try ZOO_EXPORT_EXPORTER=torchscript or fix the model's forward"
+        ) from None
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:
+        raise ZooError(f"the exported graph '{graph.name}' fails the ONNX checker: {str(exc).splitlines()[0]}") from None
+    model = onnx.shape_inference.infer_shapes(model)
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def validate(module, graph: GraphSpec, path: Path, config: dict[str, Any]):
+    """Compare ONNX Runtime with PyTorch on fresh random inputs at each batch size.
+
+    Returns the per-output parity report and the last (inputs, expected
+    outputs) pair for the test vectors; raises ValidationError when any
+    output is outside `atol + rtol * |torch|` or has another shape.
+    """
+    torch_backend = TorchBackend(module, graph)
+    onnx_backend = OnnxBackend(path, graph)
+    atol, rtol = config["atol"], config["rtol"]
+    batches = config["validate_batch_sizes"] if config["dynamic_batch"] else [1]
+    report = {t.name: {"max_abs": 0.0, "max_rel": 0.0, "atol": atol, "rtol": rtol, "batch_sizes": batches} for t in graph.outputs}
+    failures = []
+    vectors = None
+    for offset, batch in enumerate(batches):
+        feeds = example_inputs(graph, batch, config["seed"] + 1 + offset)
+        expected = torch_backend.run(feeds)
+        actual = onnx_backend.run(feeds)
+        for name, reference in expected.items():
+            produced = actual[name]
+            if produced.shape != reference.shape:
+                failures.append(f"output '{name}' has shape {produced.shape} in ONNX Runtime, {reference.shape} in PyTorch at batch {batch}")
+                continue
+            if reference.dtype.kind != "f":
+                mismatched = int((produced != reference).sum())
+                if mismatched:
+                    failures.append(f"output '{name}' differs in {mismatched} values at batch {batch}")
+                continue
+            error = np.abs(produced.astype(np.float64) - reference.astype(np.float64))
+            entry = report[name]
+            entry["max_abs"] = max(entry["max_abs"], float(error.max(initial=0.0)))
+            entry["max_rel"] = max(entry["max_rel"], float((error / (np.abs(reference) + 1e-12)).max(initial=0.0)))
+            if not np.all(error <= atol + rtol * np.abs(reference)):
+                failures.append(
+                    f"output '{name}' differs from PyTorch by max abs {error.max():.3g} at batch {batch} "
+                    f"(tolerance atol {atol:g} + rtol {rtol:g})"
+                )
+        vectors = (feeds, expected)
+    for name, entry in report.items():
+        entry["passed"] = not any(f"'{name}'" in failure for failure in failures)
+    if failures:
+        raise ValidationError(
+            f"export of graph '{graph.name}' failed validation against PyTorch: {failures[0]}; the bundle was not written"
+        )
+    return report, vectors
+
+
+def describe_parity(report: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:
+    parts = [f"{name} max abs {e['max_abs']:.2e}, max rel {e['max_rel']:.2e}" for name, e in report.items()]
+    batches = ", ".join(str(b) for b in next(iter(report.values()))["batch_sizes"])
+    return f"ONNX Runtime vs PyTorch at batch {batches}: " + "; ".join(parts) + f" (atol {config['atol']:g}, rtol {config['rtol']:g}): ok"
+
+
+def write_test_data(folder: Path, graph: GraphSpec, vectors) -> Path:
+    """input_<i>.pb / output_<i>.pb TensorProtos, as the onnx/models zoo ships them."""
+    from onnx import numpy_helper
+
+    feeds, expected = vectors
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, tensors, arrays in (("input", graph.inputs, feeds), ("output", graph.outputs, expected)):
+        for index, tensor in enumerate(tensors):
+            proto = numpy_helper.from_array(np.ascontiguousarray(arrays[tensor.name]), tensor.name)
+            (folder / f"{prefix}_{index}.pb").write_bytes(proto.SerializeToString())
+    return folder
+
+
+def read_test_data(folder: Path, graph_manifest: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The inverse of `write_test_data`, for checks and for consumers in Python."""
+    from onnx import TensorProto, numpy_helper
+
+    def load(prefix: str, tensors: list[dict]) -> dict[str, np.ndarray]:
+        arrays = {}
+        for index, tensor in enumerate(tensors):
+            proto = TensorProto()
+            proto.ParseFromString((Path(folder) / f"{prefix}_{index}.pb").read_bytes())
+            arrays[tensor["name"]] = numpy_helper.to_array(proto)
+        return arrays
+
+    return load("input", graph_manifest["inputs"]), load("output", graph_manifest["outputs"])
+
+
+def manifest_graphs(bundle: Path) -> dict[str, Any]:
+    return json.loads((Path(bundle) / "model.json").read_text())["graphs"]

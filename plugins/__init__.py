@@ -1,0 +1,1 @@
+"""The zoo's own model plugins, one sub-package per architecture."""

@@ -1,0 +1,42 @@
+"""DCGAN: transposed-convolution generator of 32x32 MNIST digits."""
+
+import zoo
+
+LATENT_DIM = 100
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(
+        zoo.ModelSpec(
+            name="dcgan",
+            task="image-generation",
+            description="DCGAN generator (ConvTranspose2d + BatchNorm + ReLU, Tanh) for 32x32 MNIST digits",
+            builder="zoo.plugins.dcgan.model:build",
+            config={"latent_dim": LATENT_DIM, "base_channels": 64, "image_channels": 1, "image_size": 32},
+            weights={
+                "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
+            },
+            trainer="dcgan",
+            graphs=(
+                zoo.GraphSpec(
+                    inputs=(zoo.TensorSpec("z", ("batch", LATENT_DIM), description="latent vector, N(0, 1)"),),
+                    outputs=(zoo.TensorSpec("image", ("batch", 1, 32, 32), description="grayscale digit in [-1, 1]"),),
+                    preprocessing={"z": {"distribution": "standard normal"}},
+                    postprocessing={"image": {"layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": "(x + 1) * 127.5"}},
+                ),
+            ),
+        )
+    )
+
+
+@zoo.hookimpl
+def register_trainers(register):
+    register(
+        zoo.TrainerSpec(
+            name="dcgan",
+            recipe="zoo.plugins.dcgan.train:DCGANRecipe",
+            defaults={"epochs": 25, "batch_size": 64, "lr": 2e-4},
+            description="non-saturating GAN loss, Adam(lr 2e-4, betas 0.5/0.999), MNIST training split",
+        )
+    )

@@ -1,0 +1,69 @@
+"""The DCGAN training recipe: the non-saturating GAN loss with Adam(0.5, 0.999)."""
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.data import pad_to, read_mnist, to_unit_range
+from zoo.runtime import TorchBackend
+from zoo.tasks import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.plugins.dcgan.model import DCGANConfig, Discriminator, Generator, init_weights
+
+
+class DCGANRecipe(zoo.Recipe):
+    data_description = (
+        "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
+    )
+    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+
+    def __init__(self, config, options):
+        super().__init__(config, options)
+        model_config = DCGANConfig(**config)
+        images, _ = read_mnist(options.data, "train")
+        if options.limit:
+            images = images[: options.limit]
+        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.generator = Generator(model_config).to(options.device)
+        self.discriminator = Discriminator(model_config).to(options.device)
+        self.generator.apply(init_weights)
+        self.discriminator.apply(init_weights)
+        betas = (0.5, 0.999)
+        self.networks = {"generator": self.generator, "discriminator": self.discriminator}
+        self.optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas),
+        }
+        self.shipped = "generator"
+
+    def batches(self, epoch):
+        shuffle = torch.Generator().manual_seed(self.options.seed * 100_003 + epoch)
+        order = torch.randperm(len(self.images), generator=shuffle)
+        size = min(self.options.batch_size, len(self.images))
+        return [self.images[order[i : i + size]] for i in range(0, len(order) - size + 1, size)]
+
+    def step(self, real):
+        self.generator.train()
+        latent = torch.randn(len(real), self.generator.config.latent_dim, device=real.device)
+        fake = self.generator(latent)
+
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake.detach())
+        d_loss = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + \
+            F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+
+        # Non-saturating generator loss: maximise log D(G(z)).
+        fooled = self.discriminator(fake)
+        g_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    def evaluate(self):
+        self.generator.eval()
+        spec = zoo.get_spec("dcgan")
+        backend = TorchBackend(self.generator.cpu(), spec.graph())
+        return generator_metrics(backend, self.options.data)
