@@ -114,7 +114,10 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     random.seed(options.seed)
     np.random.seed(options.seed)
     torch.manual_seed(options.seed)
-    recipe: Recipe = import_dotted(trainer.recipe)(dict(spec.config), options)
+    # `--set key=value` on a model config key changes the architecture (for
+    # example a narrow model for smoke tests); other keys are recipe options.
+    config = {**spec.config, **{k: v for k, v in options.hparams.items() if k in spec.config}}
+    recipe: Recipe = import_dotted(trainer.recipe)(config, options)
 
     epoch, step = 0, 0
     checkpoint = checkpoint_path(out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,9 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
         kwargs["dynamic_axes"] = {name: named for name, named in axes.items() if named}
         kwargs["do_constant_folding"] = True
     captured = io.StringIO()
+    # torch.onnx logs registry notes (e.g. "torchvision is not installed") through handlers
+    # bound to the real stderr, which redirect_stderr cannot reach.
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             warnings.simplefilter("ignore")
