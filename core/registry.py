@@ -104,10 +104,13 @@ class Registry:
 def make_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("zoo")
     pm.add_hookspecs(hookspecs)
-    if os.environ.get("ZOO_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(sys.stderr.write)
-        pm.enable_tracing()
     return pm
+
+
+def _trace(line: str) -> None:
+    """ZOO_TRACE_PLUGINS=1 logs every plugin load, hook call and registration to stderr."""
+    if os.environ.get("ZOO_TRACE_PLUGINS"):
+        print(f"zoo: trace: {line}", file=sys.stderr)
 
 
 def load_registry(
@@ -147,6 +150,7 @@ def load_registry(
         if ep.name in disabled:
             info.disabled = True
             continue
+        _trace(f"loading plugin '{ep.name}' from {ep.value}")
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
@@ -167,6 +171,7 @@ def load_registry(
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             info = registry.plugins[impl.plugin_name]
             register = _make_register(registry, kind, validate, info, fail)
+            _trace(f"calling {hook_name} of plugin '{info.name}'")
             try:
                 impl.function(register=register)
             except PluginError as exc:
@@ -199,6 +204,7 @@ def _make_register(registry: Registry, kind: str, validate, info: PluginInfo, fa
             fail(info, problem)
             registry.plugins[first].errors.append(problem.replace(f"plugin '{first}'", f"plugin '{info.name}'"))
             return
+        _trace(f"plugin '{info.name}' registered {kind[:-1]} '{spec.name}'")
         table[spec.name] = spec
         registry.owners[key] = info.name
         info.registered.append(f"{kind[:-1]}:{spec.name}")
