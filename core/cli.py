@@ -340,10 +340,10 @@ def _open(args, graph: str | None = None):
 
 
 def cmd_run(args) -> int:
-    from zoo.tasks import RUNNERS, task_handler
+    from zoo.tasks import task_function
 
     spec, backend = _open(args)
-    message = task_handler(RUNNERS, spec, "run")(spec, backend, vars(args))
+    message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)
     return 0
 
@@ -351,11 +351,11 @@ def cmd_run(args) -> int:
 def cmd_eval(args) -> int:
     from zoo.api import resolve_weights
     from zoo.config import load_config
-    from zoo.tasks import EVALUATORS, task_handler
+    from zoo.tasks import task_function
 
     spec, backend = _open(args)
     options = {**vars(args), "data": args.data or Path(load_config()["data"]["root"])}
-    metrics = task_handler(EVALUATORS, spec, "eval")(spec, backend, options)
+    metrics = task_function(spec.task, "evaluate", spec.name)(spec, backend, options)
     card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
     if args.json:
         print(json.dumps({"model": args.model, "backend": backend.name, "metrics": metrics, "card": card}, indent=2))

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import pad_to, read_mnist, to_unit_range
 from zoo.runtime import TorchBackend
-from zoo.tasks import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.dcgan.model import DCGANConfig, Discriminator, Generator, init_weights
 
 

@@ -1,18 +1,14 @@
-"""What `zoo run` and `zoo eval` do for each task, on any backend.
-
-Inputs are drawn with numpy from a seed, so the same seed gives the same
-samples on PyTorch and ONNX Runtime, and the ONNX path never imports torch.
-"""
+"""`zoo run` and `zoo eval` for image-generation models: sample grids and
+held-out sample-quality metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from zoo.data import pad_to, read_mnist, to_unit_range
-from zoo.errors import ZooError
 from zoo.images import save_grid, to_uint8
 from zoo.metrics import frechet_distance, pooled_pixels
 from zoo.runtime import Backend
@@ -55,26 +51,13 @@ def generator_metrics(backend: Backend, data: Path, count: int = EVAL_SAMPLES, s
     }
 
 
-def run_image_generation(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     images = sample_images(backend, options["n"], options["seed"])
     value_range = tuple(spec.graph().postprocessing.get(spec.graph().outputs[0].name, {}).get("range", (-1.0, 1.0)))
     path = save_grid(to_uint8(images, value_range), Path(options["output"] or f"{spec.name}-samples.png"))
     return f"wrote {len(images)} samples from {spec.name} ({backend.name}, seed {options['seed']}) to {path}"
 
 
-def eval_image_generation(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
+def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
     return generator_metrics(backend, options["data"])
 
-
-RUNNERS: dict[str, Callable[[ModelSpec, Backend, dict[str, Any]], str]] = {
-    "image-generation": run_image_generation,
-}
-EVALUATORS: dict[str, Callable[[ModelSpec, Backend, dict[str, Any]], dict[str, float]]] = {
-    "image-generation": eval_image_generation,
-}
-
-
-def task_handler(table: dict[str, Callable], spec: ModelSpec, command: str) -> Callable:
-    if spec.task not in table:
-        raise ZooError(f"`zoo {command}` does not support {spec.task} models such as '{spec.name}' yet")
-    return table[spec.task]
