@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -215,6 +214,3 @@ def read_test_data(folder: Path, graph_manifest: dict[str, Any]) -> tuple[dict[s
 
     return load("input", graph_manifest["inputs"]), load("output", graph_manifest["outputs"])
 
-
-def manifest_graphs(bundle: Path) -> dict[str, Any]:
-    return json.loads((Path(bundle) / "model.json").read_text())["graphs"]
