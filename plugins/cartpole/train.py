@@ -52,7 +52,8 @@ class PPORecipe(zoo.Recipe):
         self.data_description = (
             f"gymnasium CartPole-v1 rollouts: {self.ppo['envs']} environments reset from seeds "
             f"{TRAIN_SEED_BASE + 1000 * options.seed}+, {self.ppo['rollout_steps']} steps each per PPO iteration, "
-            f"{self.total_iterations * self.ppo['envs'] * self.ppo['rollout_steps']:,} environment steps in all"
+            f"{self.total_iterations * self.ppo['envs'] * self.ppo['rollout_steps'] * options.world_size:,} "
+            f"environment steps in all"
         )
         self.model = ActorCritic(CartPoleConfig(**config)).to(options.device)
         self.networks = {"policy": self.model}
@@ -60,7 +61,8 @@ class PPORecipe(zoo.Recipe):
         self.shipped = "policy"
         self.graph = zoo.get_spec("cartpole").graph()
         self.envs = [make_environment(self.graph) for _ in range(self.ppo["envs"])]
-        first_seed = TRAIN_SEED_BASE + 1000 * options.seed
+        # Under torchrun each process steps its own environments from its own seeds.
+        first_seed = TRAIN_SEED_BASE + 1000 * options.seed + 100 * options.rank
         self.observations = np.stack([env.reset(seed=first_seed + i)[0] for i, env in enumerate(self.envs)])
         self.running_returns = np.zeros(len(self.envs))
         self.finished_returns: deque[float] = deque(maxlen=20)
@@ -167,6 +169,6 @@ class PPORecipe(zoo.Recipe):
     def evaluate(self):
         for env in self.envs:
             env.close()
-        self.model.cpu().eval()
-        backend = TorchBackend(greedy_policy(self.model), self.graph)
+        model = self.networks["policy"].cpu().eval()  # the bare module, also when self.model is DDP-wrapped
+        backend = TorchBackend(greedy_policy(model), self.graph)
         return policy_metrics(backend, self.ppo["eval_episodes"])
