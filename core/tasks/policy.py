@@ -162,4 +162,5 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
 
 
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
-    return policy_metrics(backend, options.get("episodes") or EVAL_EPISODES)
+    episodes = options.get("episodes")
+    return policy_metrics(backend, EVAL_EPISODES if episodes is None else episodes)
