@@ -104,11 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
+    p.add_argument("--render", type=Path, metavar="OUT.gif", help="policy models: write an animated GIF of the episode")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("eval", help="score a model on held-out data")
     _add_backend_arguments(p)
     p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("--episodes", type=int, help="policy models: evaluation episodes, reset seeds 0..N-1 (default 100)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_eval)
 
