@@ -28,9 +28,16 @@ GENERATOR_METRIC_DESCRIPTIONS = {
 }
 
 
-def sample_images(backend: Backend, count: int, seed: int, chunk: int = 250) -> np.ndarray:
-    """`count` images from a generator graph, its inputs drawn from `seed`."""
+# A graph input with this name takes a per-sample truncation psi (StyleGAN's
+# truncation trick); it is fed from `--truncation`, 1.0 (no truncation) by default.
+TRUNCATION_INPUT = "truncation"
+
+
+def sample_images(backend: Backend, count: int, seed: int, chunk: int = 250, truncation: float = 1.0) -> np.ndarray:
+    """`count` images from a generator graph, its random inputs drawn from `seed`."""
     feeds = example_inputs(backend.graph, count, seed)
+    if TRUNCATION_INPUT in feeds:
+        feeds[TRUNCATION_INPUT] = np.full_like(feeds[TRUNCATION_INPUT], truncation)
     output = backend.graph.outputs[0].name
     parts = [
         backend.run({name: array[start : start + chunk] for name, array in feeds.items()})[output]
