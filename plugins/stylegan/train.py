@@ -37,6 +37,10 @@ class StyleGANRecipe(zoo.Recipe):
 
     def __init__(self, config, options):
         super().__init__(config, options)
+        if options.world_size > 1:
+            # Its step calls the networks' own methods (mapping, synthesis, encoder, decoder halves),
+            # which a DistributedDataParallel wrapper does not forward.
+            raise zoo.ZooError("the stylegan recipe trains in one process only; drop --nproc-per-node/--nnodes")
         self.settings = {**RECIPE_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in RECIPE_DEFAULTS}}
         model_config = StyleGANConfig(**config)
         images, _ = read_mnist(options.data, "train")
