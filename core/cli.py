@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
+    p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("eval", help="score a model on held-out data")
