@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a style-mixing grid (stylegan): each cell takes its row's coarse styles and its column's fine ones")
     p.add_argument("--mix-layer", type=int,
                    help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
+    p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("eval", help="score a model on held-out data")

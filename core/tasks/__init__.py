@@ -15,6 +15,7 @@ from zoo.errors import ZooError
 
 TASK_MODULES = {
     "image-generation": "zoo.tasks.image_generation",
+    "image-classification": "zoo.tasks.image_classification",
 }
 
 
