@@ -185,3 +185,11 @@ def test_truncation_on_a_model_without_it_is_a_clear_error(tmp_path):
 
     with pytest.raises(zoo.ZooError, match="no truncation input"):
         run(zoo.get_spec("dcgan"), Backend(), {"n": 4, "seed": 0, "output": None, "truncation": 0.5})
+
+
+def test_data_parallel_training_is_refused_clearly(tmp_path):
+    from zoo.training import TrainOptions
+    from zoo.plugins.stylegan.train import StyleGANRecipe
+
+    with pytest.raises(zoo.ZooError, match="one process only"):
+        StyleGANRecipe(zoo.get_spec("stylegan").config, TrainOptions(data=tmp_path, world_size=2))

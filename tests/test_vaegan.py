@@ -102,3 +102,11 @@ def test_run_samples_from_the_decoder(tiny_vaegan, tmp_path):
     result = zoo_cli("run", "vaegan", "--weights", tiny_vaegan, "--n", "9", "-o", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr
     assert "9 samples" in result.stdout and (tmp_path / "s.png").is_file()
+
+
+def test_data_parallel_training_is_refused_clearly(tmp_path):
+    from zoo.training import TrainOptions
+    from zoo.plugins.vaegan.train import VAEGANRecipe
+
+    with pytest.raises(zoo.ZooError, match="one process only"):
+        VAEGANRecipe(zoo.get_spec("vaegan").config, TrainOptions(data=tmp_path, world_size=2))
