@@ -59,7 +59,7 @@ def register_trainers(register):
         zoo.TrainerSpec(
             name="cnn",
             recipe="zoo.plugins.cnn.train:CNNRecipe",
-            defaults={"epochs": 12, "batch_size": 64, "lr": 2e-3},
+            defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3},
             description="cross-entropy, AdamW with a one-cycle schedule, random shifts/rotations/scaling; "
                         "--set dataset=usps --set init=cnn fine-tunes the shipped weights on USPS train",
         )
