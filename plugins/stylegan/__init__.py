@@ -77,7 +77,7 @@ def register_trainers(register):
         zoo.TrainerSpec(
             name="stylegan",
             recipe="zoo.plugins.stylegan.train:StyleGANRecipe",
-            defaults={"epochs": 5, "batch_size": 32, "lr": 2.5e-3},
+            defaults={"epochs": 6, "batch_size": 32, "lr": 2.5e-3},
             description="non-saturating logistic loss, lazy R1, style mixing 0.9, Adam(0, 0.99), generator EMA",
         )
     )

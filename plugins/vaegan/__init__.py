@@ -49,7 +49,7 @@ def register_trainers(register):
         zoo.TrainerSpec(
             name="vaegan",
             recipe="zoo.plugins.vaegan.train:VAEGANRecipe",
-            defaults={"epochs": 8, "batch_size": 64, "lr": 3e-4},
+            defaults={"epochs": 12, "batch_size": 64, "lr": 3e-4},
             description="Larsen et al. 2016 losses (KL + Dis_l likelihood + GAN), Adam(3e-4, 0.5/0.999)",
         )
     )
