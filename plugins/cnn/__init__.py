@@ -14,7 +14,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="cnn",
             task="image-classification",
-            description="convolutional digit classifier (2x2 conv blocks with max pooling, fully connected head), 32x32 input",
+            description="convolutional digit classifier (two blocks of two 3x3 convolutions and max pooling, fully connected head), 32x32 input",
             builder="zoo.plugins.cnn.model:build",
             config={"channels": [32, 64], "hidden": 128, "num_classes": 10, "dropout": 0.3},
             weights={

@@ -11,9 +11,9 @@ def register_models(register):
         zoo.ModelSpec(
             name="gan",
             task="image-generation",
-            description="MLP GAN generator (Linear + ReLU, Tanh) for 32x32 MNIST digits",
+            description="MLP GAN generator (Linear + BatchNorm + ReLU, Tanh) for 32x32 MNIST digits",
             builder="zoo.plugins.gan.model:build",
-            config={"latent_dim": LATENT_DIM, "hidden": [256, 512], "image_size": 32},
+            config={"latent_dim": LATENT_DIM, "hidden": [256, 512, 1024], "image_size": 32},
             weights={
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
@@ -36,7 +36,7 @@ def register_trainers(register):
         zoo.TrainerSpec(
             name="gan",
             recipe="zoo.plugins.gan.train:GANRecipe",
-            defaults={"epochs": 60, "batch_size": 64, "lr": 2e-4},
-            description="non-saturating GAN loss (sigmoid + binary cross-entropy), Adam(lr 2e-4, betas 0.5/0.999), MNIST training split",
+            defaults={"epochs": 50, "batch_size": 64, "lr": 2e-4},
+            description="non-saturating GAN loss (sigmoid + binary cross-entropy, real labels smoothed to 0.9), Adam(lr 2e-4, betas 0.5/0.999), MNIST training split",
         )
     )

@@ -1,5 +1,5 @@
-"""The GAN recipe: binary cross-entropy on the discriminator's Sigmoid, the
-non-saturating generator loss, Adam(0.5, 0.999)."""
+"""The GAN recipe: binary cross-entropy on the discriminator's Sigmoid (real
+labels smoothed to 0.9), the non-saturating generator loss, Adam(0.5, 0.999)."""
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,8 @@ class GANRecipe(zoo.Recipe):
 
         real_score = self.discriminator(real)
         fake_score = self.discriminator(fake.detach())
-        d_loss = F.binary_cross_entropy(real_score, torch.ones_like(real_score)) + \
+        # One-sided label smoothing (real = 0.9) keeps the discriminator from overconfidence.
+        d_loss = F.binary_cross_entropy(real_score, torch.full_like(real_score, 0.9)) + \
             F.binary_cross_entropy(fake_score, torch.zeros_like(fake_score))
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
