@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   zoo info dcgan
   zoo export dcgan --target onnx -o out/
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
+  zoo run stylegan --truncation 0.7 --style-mix -o mix.png
   zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
 """
 
@@ -105,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
     p.add_argument("--render", type=Path, metavar="OUT.gif", help="policy models: write an animated GIF of the episode")
+    p.add_argument("--truncation", type=float,
+                   help="truncation psi for generators with a 'truncation' input (stylegan): 1 = none, 0 = the average")
+    p.add_argument("--style-mix", action="store_true",
+                   help="a style-mixing grid (stylegan): each cell takes its row's coarse styles and its column's fine ones")
+    p.add_argument("--mix-layer", type=int,
+                   help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
+    p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("eval", help="score a model on held-out data")

@@ -61,3 +61,54 @@ def pad_to(images: np.ndarray, size: int) -> np.ndarray:
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W) -> float32 (N, 1, H, W) in [-1, 1], the range generators emit."""
     return (images.astype(np.float32)[:, None] / 127.5) - 1.0
+
+
+USPS_FILE = "usps.npz"
+USPS_SPLITS = ("train", "test")
+# MNIST digits fill a 20x20 box centred in a 28x28 frame; USPS digits fill their whole 16x16 frame.
+MNIST_DIGIT_BOX = 20
+
+
+def find_usps(path: Path) -> Path:
+    """Accept the usps.npz file, its folder, the data root above it, or a sibling folder (the mnist one)."""
+    path = Path(path).expanduser()
+    for candidate in (path, path / USPS_FILE, path / "usps" / USPS_FILE, path.parent / "usps" / USPS_FILE):
+        if candidate.is_file() and candidate.name == USPS_FILE:
+            return candidate
+    raise ZooError(f"no USPS file ({USPS_FILE}) under {path}; pass --data ../shared/data")
+
+
+def read_usps(path: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 16, 16) and int64 labels (N,) of USPS's own train or test split."""
+    if split not in USPS_SPLITS:
+        raise ZooError(f"unknown USPS split {split!r}; use one of {', '.join(USPS_SPLITS)}")
+    with np.load(find_usps(path)) as archive:
+        return archive[f"{split}_images"], archive[f"{split}_labels"].astype(np.int64)
+
+
+def resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize uint8 (N, H, W) images to (N, size, size) with Pillow's bilinear filter."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)) for image in images])
+
+
+def mnist_frame(images: np.ndarray, size: int = 32) -> np.ndarray:
+    """Bring uint8 digits of any data set into the MNIST layout, padded to `size`.
+
+    28x28 images are MNIST already; others (USPS 16x16, whose digit fills the
+    frame) are resized to MNIST's 20x20 digit box first, so a classifier
+    trained on MNIST sees digits of the size it knows.
+    """
+    if images.shape[1:] != (28, 28):
+        images = pad_to(resize(images, MNIST_DIGIT_BOX), 28)
+    return pad_to(images, size)
+
+
+def read_digits(path: Path, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, 32, 32) in [-1, 1] and labels of "mnist" (train, heldout, all) or "usps" (train, test)."""
+    readers = {"mnist": read_mnist, "usps": read_usps}
+    if dataset not in readers:
+        raise ZooError(f"unknown digit data set {dataset!r}; use one of {', '.join(readers)}")
+    images, labels = readers[dataset](path, split)
+    return to_unit_range(mnist_frame(images)), labels

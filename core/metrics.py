@@ -33,3 +33,20 @@ def pooled_pixels(images: np.ndarray, size: int = 8) -> np.ndarray:
     cropped = images[:, :, : height - height % size, : width - width % size]
     blocks = cropped.reshape(count, channels, size, height // size, size, width // size)
     return blocks.mean(axis=(3, 5)).reshape(count, -1)
+
+
+def class_coverage(probabilities: np.ndarray) -> dict[str, float]:
+    """How a classifier sees a set of samples, from its class probabilities (N, classes).
+
+    `classes_present`: classes predicted at least once; `min_class_share`:
+    the share of samples in the rarest predicted class (0 when a class is
+    missing; 0.1 is perfectly balanced for ten classes); `mean_confidence`:
+    the mean top probability, low when samples look like no digit at all.
+    """
+    classes = probabilities.shape[1]
+    counts = np.bincount(probabilities.argmax(axis=1), minlength=classes)
+    return {
+        "classes_present": int((counts > 0).sum()),
+        "min_class_share": float(counts.min() / len(probabilities)),
+        "mean_confidence": float(probabilities.max(axis=1).mean()),
+    }

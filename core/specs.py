@@ -84,13 +84,16 @@ class WeightsSpec:
     `uri` is a path relative to the plugin package, an absolute or `~` path,
     or `hf://owner/repo/path/in/repo.safetensors@revision`. `card` is the
     variant's card (TOML, relative to the plugin package); when `sha256` is
-    not given here it is read from the card.
+    not given here it is read from the card. `evaluation` names the data
+    `zoo eval` scores the variant on, as "dataset/split" strings, the first
+    being the variant's own (for example ("usps/test", "mnist/heldout")).
     """
 
     uri: str
     card: str | None = None
     sha256: str | None = None
     description: str = ""
+    evaluation: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

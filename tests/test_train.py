@@ -16,7 +16,7 @@ def test_training_writes_weights_card_checkpoint_and_log(tiny_weights):
     assert card["training"]["steps"] == 3 and card["training"]["seed"] == 0
     assert "--max-steps 3" in card["training"]["command"]
     assert card["config"]["base_channels"] == 8
-    assert set(card["metrics"]) == {"heldout_fd_pix8", "floor_fd_pix8"}
+    assert {"heldout_fd_pix8", "floor_fd_pix8"} <= set(card["metrics"])
     assert card["metrics"]["heldout_fd_pix8"] > card["metrics"]["floor_fd_pix8"]
     assert tiny_weights.with_name("tiny.ckpt.safetensors").is_file()
     assert tiny_weights.with_name("tiny.metrics.jsonl").is_file()

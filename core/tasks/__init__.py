@@ -16,6 +16,7 @@ from zoo.errors import ZooError
 TASK_MODULES = {
     "image-generation": "zoo.tasks.image_generation",
     "policy": "zoo.tasks.policy",
+    "image-classification": "zoo.tasks.image_classification",
 }
 
 

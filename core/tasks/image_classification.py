@@ -1,0 +1,94 @@
+"""`zoo run` and `zoo eval` for image-classification models: top classes of
+one picture, and accuracy on the data sets a weights variant names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.data import pad_to, read_digits
+from zoo.errors import ZooError
+from zoo.runtime import Backend
+from zoo.specs import ModelSpec
+from zoo.weights import split_reference, variant_spec
+
+DEFAULT_EVALUATION = ("mnist/heldout",)
+TOP_CLASSES = 3
+CLASSIFIER_METRIC_DESCRIPTIONS = {
+    "mnist_heldout_accuracy": "share of the 2,000 held-out MNIST images (index % 5 == 0) classified correctly",
+    "usps_test_accuracy": (
+        "share of the 2,007 USPS test images classified correctly (16x16 resized to MNIST's 20x20 digit box, "
+        "zero-padded to 32x32)"
+    ),
+}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def predict_logits(backend: Backend, images: np.ndarray, chunk: int = 500) -> np.ndarray:
+    """Logits (N, classes) of the graph's "logits" output, in chunks."""
+    name = backend.graph.inputs[0].name
+    parts = [backend.run({name: images[start : start + chunk]})["logits"] for start in range(0, len(images), chunk)]
+    return np.concatenate(parts)
+
+
+def classifier_metrics(backend: Backend, data: Path, evaluation: tuple[str, ...]) -> dict[str, float]:
+    """Accuracy on each "dataset/split" in `evaluation`, e.g. usps_test_accuracy."""
+    metrics = {}
+    for entry in evaluation:
+        dataset, _, split = entry.partition("/")
+        images, labels = read_digits(data, dataset, split)
+        predictions = predict_logits(backend, images).argmax(axis=1)
+        metrics[f"{dataset}_{split}_accuracy"] = round(float((predictions == labels).mean()), 4)
+    return metrics
+
+
+def load_picture(path: Path, size: int = 32) -> np.ndarray:
+    """A digit picture of any size and polarity as a (1, 1, size, size) array in [-1, 1].
+
+    It is converted to grayscale, inverted when its border is light (a dark
+    digit on paper), resized to MNIST's 28x28 frame and zero-padded to `size`.
+    Pictures already `size` pixels wide (generator samples) are used as they are.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        picture = Image.open(path).convert("L")
+    except FileNotFoundError:
+        raise ZooError(f"--image {path} does not exist; pass the path of a PNG or JPEG picture") from None
+    except (UnidentifiedImageError, OSError):
+        raise ZooError(f"--image {path} is not an image Pillow can read; pass a PNG or JPEG picture") from None
+    pixels = np.asarray(picture)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if border.mean() > 127:
+        pixels = 255 - pixels
+    if pixels.shape != (size, size):
+        pixels = np.asarray(Image.fromarray(pixels).resize((28, 28), Image.BILINEAR))
+        pixels = pad_to(pixels[None], size)[0]
+    return (pixels.astype(np.float32) / 127.5 - 1.0)[None, None]
+
+
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+    if not options.get("image"):
+        raise ZooError(f"`zoo run {spec.name}` classifies a picture: pass --image digit.png")
+    size = backend.graph.inputs[0].shape[-1]
+    probabilities = softmax(predict_logits(backend, load_picture(Path(options["image"]), size)))[0]
+    labels = spec.graph().postprocessing.get("logits", {}).get("labels", list(range(len(probabilities))))
+    top = np.argsort(-probabilities)[:TOP_CLASSES]
+    lines = [f"{options['image']} ({spec.name}, {backend.name}):"]
+    lines += [f"  {labels[i]}  {probabilities[i]:.4f}" for i in top]
+    return "\n".join(lines)
+
+
+def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
+    """Accuracy on the data sets the variant's WeightsSpec.evaluation names (its own set first)."""
+    variant = split_reference(options.get("model") or spec.name)[1]
+    evaluation = DEFAULT_EVALUATION
+    if spec.weights:
+        evaluation = variant_spec(spec, variant)[1].evaluation or DEFAULT_EVALUATION
+    return classifier_metrics(backend, options["data"], evaluation)

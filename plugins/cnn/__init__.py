@@ -1,0 +1,66 @@
+"""CNN: a convolutional digit classifier, also the feature extractor of the generator metrics."""
+
+import zoo
+
+IMAGE = zoo.TensorSpec("image", ("batch", 1, 32, 32), example="image",
+                       description="grayscale digit, white on black, MNIST layout zero-padded to 32x32, in [-1, 1]")
+PREPROCESSING = {"image": {"layout": "NCHW", "size": 32, "range": [-1.0, 1.0], "frame": "MNIST 28x28 zero-padded to 32x32",
+                           "from_uint8": "x / 127.5 - 1", "foreground": "white on black"}}
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(
+        zoo.ModelSpec(
+            name="cnn",
+            task="image-classification",
+            description="convolutional digit classifier (two blocks of two 3x3 convolutions and max pooling, fully connected head), 32x32 input",
+            builder="zoo.plugins.cnn.model:build",
+            config={"channels": [32, 64], "hidden": 128, "num_classes": 10, "dropout": 0.3},
+            weights={
+                "default": zoo.WeightsSpec(
+                    uri="weights/default.safetensors", card="weights/default.card.toml",
+                    evaluation=("mnist/heldout", "usps/test"),
+                    description="trained on the MNIST training split",
+                ),
+                "usps": zoo.WeightsSpec(
+                    uri="weights/usps.safetensors", card="weights/usps.card.toml",
+                    evaluation=("usps/test", "mnist/heldout"),
+                    description="the default weights fine-tuned on USPS train",
+                ),
+            },
+            trainer="cnn",
+            graphs=(
+                zoo.GraphSpec(
+                    inputs=(IMAGE,),
+                    outputs=(zoo.TensorSpec("logits", ("batch", 10), description="unnormalised class scores, digits 0-9"),),
+                    preprocessing=PREPROCESSING,
+                    postprocessing={"logits": {"to_probabilities": "softmax", "labels": list(range(10))}},
+                ),
+                zoo.GraphSpec(
+                    name="features",
+                    module="zoo.plugins.cnn.model:features_and_logits",
+                    inputs=(IMAGE,),
+                    outputs=(
+                        zoo.TensorSpec("features", ("batch", 128), description="penultimate-layer activations (after ReLU)"),
+                        zoo.TensorSpec("logits", ("batch", 10), description="unnormalised class scores, digits 0-9"),
+                    ),
+                    preprocessing=PREPROCESSING,
+                    description="penultimate features and logits, for FID-CNN and class coverage",
+                ),
+            ),
+        )
+    )
+
+
+@zoo.hookimpl
+def register_trainers(register):
+    register(
+        zoo.TrainerSpec(
+            name="cnn",
+            recipe="zoo.plugins.cnn.train:CNNRecipe",
+            defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3},
+            description="cross-entropy, AdamW with a one-cycle schedule, random shifts/rotations/scaling; "
+                        "--set dataset=usps --set init=cnn fine-tunes the shipped weights on USPS train",
+        )
+    )

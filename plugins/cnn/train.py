@@ -1,0 +1,86 @@
+"""The CNN recipe: cross-entropy with AdamW and a one-cycle schedule on augmented digits.
+
+Augmentation draws a random affine map per image (rotation up to 10 degrees,
+scale 0.9-1.1, shifts up to 2 pixels): with only 8,000 training images it is
+what lifts held-out accuracy above 99%. `--set dataset=usps --set init=cnn`
+fine-tunes the shipped MNIST weights on USPS train instead.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.data import read_digits
+from zoo.runtime import TorchBackend
+from zoo.tasks.image_classification import CLASSIFIER_METRIC_DESCRIPTIONS, classifier_metrics
+from zoo.plugins.cnn.model import CNNConfig, CNN
+
+TRAIN_SPLITS = {"mnist": "train", "usps": "train"}
+DESCRIPTIONS = {
+    "mnist": "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]",
+    "usps": "USPS train (7,291 images), resized from 16x16 to MNIST's 20x20 digit box, zero-padded to 32x32, scaled to [-1, 1]",
+}
+
+
+def augment(images: torch.Tensor, max_degrees: float = 10.0, max_shift: float = 2.0) -> torch.Tensor:
+    """A random rotation, scale and shift per image (bilinear, zero fill)."""
+    count, _, size, _ = images.shape
+    angle = (torch.rand(count, device=images.device) * 2 - 1) * math.radians(max_degrees)
+    scale = 1.0 + (torch.rand(count, device=images.device) * 2 - 1) * 0.1
+    shift = (torch.rand(count, 2, device=images.device) * 2 - 1) * (2 * max_shift / size)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    # Images are in [-1, 1] with -1 as background: shift to [0, 2] so padding zeros are background.
+    return F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
+
+
+class CNNRecipe(zoo.Recipe):
+    metric_descriptions = CLASSIFIER_METRIC_DESCRIPTIONS
+
+    def __init__(self, config, options):
+        super().__init__(config, options)
+        self.dataset = options.hparams.get("dataset", "mnist")
+        if self.dataset not in TRAIN_SPLITS:
+            raise zoo.ZooError(f"--set dataset={self.dataset}: use one of {', '.join(TRAIN_SPLITS)}")
+        self.data_description = DESCRIPTIONS[self.dataset]
+        images, labels = read_digits(options.data, self.dataset, TRAIN_SPLITS[self.dataset])
+        if options.limit:
+            images, labels = images[: options.limit], labels[: options.limit]
+        self.images = torch.from_numpy(images).to(options.device)
+        self.labels = torch.from_numpy(labels).to(options.device)
+        self.model = CNN(CNNConfig(**config)).to(options.device)
+        init = options.hparams.get("init")
+        if init:
+            # Fine-tuning starts from released weights, loaded (and checksum-verified) through the public API.
+            self.model.load_state_dict(zoo.load(str(init)).state_dict())
+            self.data_description += f"; initialised from {init}"
+        self.networks = {"model": self.model}
+        self.optimizers = {"model": torch.optim.AdamW(self.model.parameters(), lr=options.lr, weight_decay=1e-4)}
+        steps = options.epochs * len(self.index_batches(len(self.images), 0))
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizers["model"], max_lr=options.lr, total_steps=max(steps, options.max_steps or 0, 1)
+        )
+        self.shipped = "model"
+
+    def batches(self, epoch):
+        return [(self.images[i], self.labels[i]) for i in self.index_batches(len(self.images), epoch)]
+
+    def step(self, batch):
+        images, labels = batch
+        self.model.train()
+        logits = self.model(augment(images))
+        loss = F.cross_entropy(logits, labels)
+        self.optimizers["model"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["model"].step()
+        self.schedule.step()
+        return {"loss": loss.item(), "accuracy": (logits.argmax(1) == labels).float().mean().item()}
+
+    def evaluate(self):
+        self.model.eval()
+        spec = zoo.get_spec("cnn")
+        backend = TorchBackend(self.model.cpu(), spec.graph())
+        return classifier_metrics(backend, self.options.data, ("mnist/heldout", "usps/test"))

@@ -1,0 +1,65 @@
+"""The GAN recipe: binary cross-entropy on the discriminator's Sigmoid (real
+labels smoothed to 0.9), the non-saturating generator loss, Adam(0.5, 0.999)."""
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.data import pad_to, read_mnist, to_unit_range
+from zoo.runtime import TorchBackend
+from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.plugins.gan.model import Discriminator, GANConfig, Generator
+
+
+class GANRecipe(zoo.Recipe):
+    data_description = (
+        "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
+    )
+    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+
+    def __init__(self, config, options):
+        super().__init__(config, options)
+        model_config = GANConfig(**config)
+        images, _ = read_mnist(options.data, "train")
+        if options.limit:
+            images = images[: options.limit]
+        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.generator = Generator(model_config).to(options.device)
+        self.discriminator = Discriminator(model_config).to(options.device)
+        betas = (0.5, 0.999)
+        self.networks = {"generator": self.generator, "discriminator": self.discriminator}
+        self.optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas),
+        }
+        self.shipped = "generator"
+
+    def batches(self, epoch):
+        return [self.images[indices] for indices in self.index_batches(len(self.images), epoch)]
+
+    def step(self, real):
+        self.generator.train()
+        latent = torch.randn(len(real), self.config["latent_dim"], device=real.device)
+        fake = self.generator(latent)
+
+        real_score = self.discriminator(real)
+        fake_score = self.discriminator(fake.detach())
+        # One-sided label smoothing (real = 0.9) keeps the discriminator from overconfidence.
+        d_loss = F.binary_cross_entropy(real_score, torch.full_like(real_score, 0.9)) + \
+            F.binary_cross_entropy(fake_score, torch.zeros_like(fake_score))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+
+        # Non-saturating generator loss: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
+        fooled = self.discriminator(fake)
+        g_loss = F.binary_cross_entropy(fooled, torch.ones_like(fooled))
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    def evaluate(self):
+        self.generator.eval()
+        backend = TorchBackend(self.generator.cpu(), zoo.get_spec("gan").graph())
+        return generator_metrics(backend, self.options.data)

@@ -1,0 +1,83 @@
+"""StyleGAN2-style generator of 32x32 MNIST digits: mapping network, modulated
+convolutions, noise inputs, style mixing and the truncation trick."""
+
+import zoo
+
+Z_DIM = 64
+W_DIM = 64
+NUM_WS = 8  # seven modulated 3x3 convolutions (4x4 once, 8/16/32 twice) + the last toRGB
+NOISE = (("noise_4", 4), ("noise_8a", 8), ("noise_8b", 8), ("noise_16a", 16), ("noise_16b", 16),
+         ("noise_32a", 32), ("noise_32b", 32))
+
+_NOISE_INPUTS = tuple(
+    zoo.TensorSpec(name, ("batch", 1, size, size), description=f"per-pixel noise of the {size}x{size} layer, N(0, 1)")
+    for name, size in NOISE
+)
+_NOISE_PREPROCESSING = {name: {"distribution": "standard normal"} for name, _ in NOISE}
+_IMAGE = zoo.TensorSpec("image", ("batch", 1, 32, 32), description="grayscale digit in [-1, 1]")
+_IMAGE_POST = {"image": {"layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": "(x + 1) * 127.5"}}
+_TRUNCATION = zoo.TensorSpec(
+    "truncation", ("batch",), example="uniform",
+    description="truncation psi per sample: w = w_avg + psi * (w - w_avg); 1 = no truncation, 0 = the average digit",
+)
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(
+        zoo.ModelSpec(
+            name="stylegan",
+            task="image-generation",
+            description="StyleGAN2-style generator (mapping network, modulated convs, noise, truncation) for 32x32 MNIST digits",
+            builder="zoo.plugins.stylegan.model:build",
+            config={"z_dim": Z_DIM, "w_dim": W_DIM, "mapping_layers": 4, "channels_4": 64, "channels_8": 64,
+                    "channels_16": 32, "channels_32": 16, "image_channels": 1, "image_size": 32},
+            weights={
+                "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
+            },
+            trainer="stylegan",
+            graphs=(
+                zoo.GraphSpec(
+                    name="generator",
+                    inputs=(zoo.TensorSpec("z", ("batch", Z_DIM), description="latent vector, N(0, 1)"), _TRUNCATION,
+                            *_NOISE_INPUTS),
+                    outputs=(_IMAGE,),
+                    preprocessing={"z": {"distribution": "standard normal"}, "truncation": {"default": 1.0},
+                                   **_NOISE_PREPROCESSING},
+                    postprocessing=_IMAGE_POST,
+                    description="z -> image, with the truncation trick",
+                ),
+                zoo.GraphSpec(
+                    name="mapping",
+                    module="zoo.plugins.stylegan.model:mapping_graph",
+                    inputs=(zoo.TensorSpec("z", ("batch", Z_DIM), description="latent vector, N(0, 1)"), _TRUNCATION),
+                    outputs=(zoo.TensorSpec("w", ("batch", W_DIM), description="intermediate latent, truncated"),),
+                    preprocessing={"z": {"distribution": "standard normal"}, "truncation": {"default": 1.0}},
+                    description="z -> w (the mapping network and the truncation trick)",
+                ),
+                zoo.GraphSpec(
+                    name="synthesis",
+                    module="zoo.plugins.stylegan.model:synthesis_graph",
+                    inputs=(zoo.TensorSpec("ws", ("batch", NUM_WS, W_DIM),
+                                           description="one w per layer (repeat one w for a plain sample; mix for style mixing)"),
+                            *_NOISE_INPUTS),
+                    outputs=(_IMAGE,),
+                    preprocessing=_NOISE_PREPROCESSING,
+                    postprocessing=_IMAGE_POST,
+                    description="w+ -> image, for editing and mixing in w space",
+                ),
+            ),
+        )
+    )
+
+
+@zoo.hookimpl
+def register_trainers(register):
+    register(
+        zoo.TrainerSpec(
+            name="stylegan",
+            recipe="zoo.plugins.stylegan.train:StyleGANRecipe",
+            defaults={"epochs": 6, "batch_size": 32, "lr": 2.5e-3},
+            description="non-saturating logistic loss, lazy R1, style mixing 0.9, Adam(0, 0.99), generator EMA",
+        )
+    )

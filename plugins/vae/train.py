@@ -1,0 +1,59 @@
+"""The VAE recipe: minimise the negative ELBO, a Bernoulli reconstruction term
+on grey levels in [0, 1] plus the analytic KL divergence to N(0, I), in nats."""
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.data import pad_to, read_mnist, to_unit_range
+from zoo.runtime import TorchBackend
+from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, VAE_METRIC_DESCRIPTIONS, generator_metrics, vae_metrics
+from zoo.plugins.vae.model import VAE, VAEConfig, decoder_graph, encoder_graph
+
+
+def negative_elbo(logits, mu, logvar, images):
+    """Per-image reconstruction and KL terms (nats), images in [-1, 1]."""
+    targets = (images + 1) / 2
+    reconstruction = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").flatten(1).sum(1)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    return reconstruction, kl
+
+
+class VAERecipe(zoo.Recipe):
+    data_description = (
+        "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
+    )
+    metric_descriptions = {**GENERATOR_METRIC_DESCRIPTIONS, **VAE_METRIC_DESCRIPTIONS}
+
+    def __init__(self, config, options):
+        super().__init__(config, options)
+        model_config = VAEConfig(**config)
+        images, _ = read_mnist(options.data, "train")
+        if options.limit:
+            images = images[: options.limit]
+        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.model = VAE(model_config).to(options.device)
+        self.networks = {"model": self.model}
+        self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}
+        self.shipped = "model"
+
+    def batches(self, epoch):
+        return [self.images[indices] for indices in self.index_batches(len(self.images), epoch)]
+
+    def step(self, images):
+        self.model.train()
+        eps = torch.randn(len(images), self.config["latent_dim"], device=images.device)
+        logits, mu, logvar = self.model(images, eps)
+        reconstruction, kl = negative_elbo(logits, mu, logvar, images)
+        loss = (reconstruction + kl).mean()
+        self.optimizers["model"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["model"].step()
+        return {"neg_elbo": loss.item(), "kl": kl.mean().item()}
+
+    def evaluate(self):
+        model = self.model.cpu().eval()
+        spec = zoo.get_spec("vae")
+        decoder = TorchBackend(decoder_graph(model), spec.graph("decoder"))
+        encoder = TorchBackend(encoder_graph(model), spec.graph("encoder"))
+        return {**generator_metrics(decoder, self.options.data), **vae_metrics(encoder, decoder, self.options.data)}

@@ -1,0 +1,55 @@
+"""VAE-GAN (Larsen et al. 2016): a VAE whose decoder is also a GAN generator,
+with the reconstruction measured in the discriminator's feature space."""
+
+import zoo
+
+LATENT_DIM = 32
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(
+        zoo.ModelSpec(
+            name="vaegan",
+            task="image-generation",
+            description="VAE-GAN: conv VAE whose decoder is a GAN generator, learned feature-space similarity; 32x32 MNIST",
+            builder="zoo.plugins.vaegan.model:build",
+            config={"latent_dim": LATENT_DIM, "base_channels": 32, "image_channels": 1, "image_size": 32},
+            weights={
+                "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
+            },
+            trainer="vaegan",
+            graphs=(
+                zoo.GraphSpec(
+                    name="decoder",
+                    inputs=(zoo.TensorSpec("z", ("batch", LATENT_DIM), description="latent vector, N(0, 1) to sample"),),
+                    outputs=(zoo.TensorSpec("image", ("batch", 1, 32, 32), description="grayscale digit in [-1, 1]"),),
+                    preprocessing={"z": {"distribution": "standard normal"}},
+                    postprocessing={"image": {"layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": "(x + 1) * 127.5"}},
+                    description="z -> image (generation)",
+                ),
+                zoo.GraphSpec(
+                    name="encoder",
+                    module="zoo.plugins.vaegan.model:encoder_graph",
+                    inputs=(zoo.TensorSpec("image", ("batch", 1, 32, 32), example="image",
+                                           description="grayscale digit in [-1, 1], 28x28 MNIST zero-padded to 32x32"),),
+                    outputs=(zoo.TensorSpec("mu", ("batch", LATENT_DIM), description="posterior mean"),
+                             zoo.TensorSpec("logvar", ("batch", LATENT_DIM), description="posterior log-variance")),
+                    preprocessing={"image": {"layout": "NCHW", "range": [-1.0, 1.0], "from_uint8": "x / 127.5 - 1"}},
+                    description="image -> mu, logvar (the approximate posterior)",
+                ),
+            ),
+        )
+    )
+
+
+@zoo.hookimpl
+def register_trainers(register):
+    register(
+        zoo.TrainerSpec(
+            name="vaegan",
+            recipe="zoo.plugins.vaegan.train:VAEGANRecipe",
+            defaults={"epochs": 12, "batch_size": 64, "lr": 3e-4},
+            description="Larsen et al. 2016 losses (KL + Dis_l likelihood + GAN), Adam(3e-4, 0.5/0.999)",
+        )
+    )
