@@ -38,6 +38,7 @@ class TrainOptions:
     max_steps: int | None = None
     limit: int | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
+    out: Path | None = None  # the weights file; recipes write side files (a tokenizer) beside it
 
 
 class Recipe:
@@ -110,6 +111,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     trainer = registry().trainer(spec.trainer)
     out = Path(out)
     ensure_writable_dir(out.parent, "--out")
+    options.out = out
     options.device = resolve_device(options.device)
     random.seed(options.seed)
     np.random.seed(options.seed)

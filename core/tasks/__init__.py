@@ -15,6 +15,7 @@ from zoo.errors import ZooError
 
 TASK_MODULES = {
     "image-generation": "zoo.tasks.image_generation",
+    "text-generation": "zoo.tasks.text_generation",
 }
 
 
