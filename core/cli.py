@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
+    p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
+    p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
+    p.add_argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens; 0 = all (text generation)")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("eval", help="score a model on held-out data")
