@@ -32,6 +32,7 @@ def register_models(register):
                                           description="the original 124M GPT-2 from the hub, mapped from its Conv1D layout"),
             },
             trainer="gpt2",
+            hub_config="zoo.plugins.gpt2.model:config_from_hub",
             graphs=(
                 zoo.GraphSpec(
                     name="decoder",

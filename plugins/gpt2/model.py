@@ -143,7 +143,7 @@ def from_hub_state_dict(state_dict: dict) -> dict:
     mapped = {}
     for name, tensor in state_dict.items():
         name = name.removeprefix("transformer.")
-        if name == "lm_head.weight" or name.endswith(("attn.bias", "attn.masked_bias")):
+        if name == "lm_head.weight" or name.endswith((".attn.bias", ".attn.masked_bias")):
             continue
         mapped[name] = tensor.t().contiguous() if name.endswith(_CONV1D) else tensor
     return mapped
