@@ -121,8 +121,10 @@ def test_zoo_run_streams_text(tmp_path):
     assert len(result.stdout.split("\n[")[0]) >= len("ROMEO:") + 40
 
 
-def test_empty_prompt_is_a_clean_error():
+@pytest.mark.parametrize("flag, value, fragment", [("--max-new-tokens", "-1", "--max-new-tokens"),
+                                                  ("--temperature", "-0.5", "--temperature")])
+def test_bad_generation_flags_are_clean_errors(flag, value, fragment):
     from conftest import assert_clean_error
 
-    result = zoo_cli("run", "ngram", "--prompt", "", "--backend", "torch")
-    assert_clean_error(result, "prompt")
+    result = zoo_cli("run", "ngram", flag, value, "--backend", "torch")
+    assert_clean_error(result, fragment)

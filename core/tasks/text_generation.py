@@ -197,6 +197,10 @@ class _Streamer:
 
 
 def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+    if options.get("max_new_tokens", 200) < 0:
+        raise ZooError(f"--max-new-tokens {options['max_new_tokens']} is negative; pass 0 or more")
+    if options.get("temperature", 0.8) < 0:
+        raise ZooError(f"--temperature {options['temperature']} is negative; pass 0 (greedy) or more")
     tokenizer = model_tokenizer(options)
     prompt = tokenizer.encode(options.get("prompt") or "\n")
     streamer = _Streamer(tokenizer, prompt)
