@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     p.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe hyper-parameter")
+    p.add_argument("--nproc-per-node", type=int, default=1, help="data-parallel processes on this machine (torchrun)")
+    p.add_argument("--nnodes", type=int, default=1, help="machines taking part (each runs the same command)")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
     p.set_defaults(handler=cmd_train)
 
     p = commands.add_parser("export", help="export a model to a deployable bundle")
@@ -266,6 +269,7 @@ def cmd_plugins(args) -> int:
 def cmd_train(args) -> int:
     from zoo.api import get_spec, registry
     from zoo.config import load_config
+    from zoo.distributed import is_worker, launch
     from zoo.training import OPTION_DEFAULTS, TrainOptions, train
 
     config = load_config()
@@ -284,15 +288,28 @@ def cmd_train(args) -> int:
     )
     if not args.out.name.endswith(".safetensors"):
         raise ZooError(f"--out {args.out} must end in .safetensors")
-    card = train(
-        args.model,
-        options,
-        args.out,
-        resume=args.resume,
-        checkpoint_every=args.checkpoint_every or config["train"]["checkpoint_every"],
-        log_every=config["train"]["log_every"],
-        command="zoo " + shlex.join(args.argv),
-    )
+    if (args.nproc_per_node > 1 or args.nnodes > 1) and not is_worker():
+        launch(args.argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
+        print(f"wrote {args.out} with {args.nproc_per_node * args.nnodes} processes")
+        return 0
+    try:
+        card = train(
+            args.model,
+            options,
+            args.out,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every or config["train"]["checkpoint_every"],
+            log_every=config["train"]["log_every"],
+            command="zoo " + shlex.join(args.argv),
+        )
+    except RuntimeError as exc:
+        # A survivor of a dead peer: the launcher reports the root cause in one line.
+        if is_worker() and "by peer" in str(exc):
+            print(f"zoo: worker rank {options.rank} stopped: another worker went away", file=sys.stderr)
+            return 1
+        raise
+    if card is None:  # a worker other than rank 0
+        return 0
     print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) in {card['training']['wall_time_s']} s")
     for metric, value in card["metrics"].items():
         print(f"  {metric}: {value}")

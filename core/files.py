@@ -25,6 +25,12 @@ def ensure_writable_dir(directory: Path, flag: str = "-o") -> Path:
     return directory
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, flag: str = "-o") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` on success."""
@@ -32,6 +38,7 @@ def atomic_file(path: Path, flag: str = "-o") -> Iterator[Path]:
     ensure_writable_dir(path.parent or Path("."), flag)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a result should get the usual mode
     try:
         yield Path(temporary)
         os.replace(temporary, path)
@@ -46,6 +53,7 @@ def atomic_directory(path: Path, flag: str = "-o") -> Iterator[Path]:
     path = Path(path)
     ensure_writable_dir(path.parent, flag)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(temporary, 0o777 & ~_umask())
     try:
         yield temporary
         if path.exists():

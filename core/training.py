@@ -38,6 +38,8 @@ class TrainOptions:
     max_steps: int | None = None
     limit: int | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0
+    world_size: int = 1
     out: Path | None = None  # the weights file; recipes write side files (a tokenizer) beside it
 
 
@@ -62,8 +64,42 @@ class Recipe:
 
     def batches(self, epoch: int) -> Iterable[Any]:
         """The training batches of one epoch; shuffle with a generator seeded by
-        `options.seed` and `epoch`, so a resumed run sees the same batches."""
+        `options.seed` and `epoch`, so a resumed run sees the same batches,
+        and take only this process's shard (`index_batches` does both)."""
         raise NotImplementedError
+
+    def index_batches(self, count: int, epoch: int) -> list[list[int]]:
+        """Shuffled index batches over `count` examples for one epoch.
+
+        A DistributedSampler shuffles by seed and epoch and gives each process
+        every `world_size`-th index, so one step over N processes with batch B
+        sees the same examples as one process with batch N*B.
+        """
+        from torch.utils.data import BatchSampler, DistributedSampler
+
+        sampler = DistributedSampler(
+            range(count), num_replicas=self.options.world_size, rank=self.options.rank,
+            shuffle=True, seed=self.options.seed, drop_last=True,
+        )
+        sampler.set_epoch(epoch)
+        size = min(self.options.batch_size, max(1, count // self.options.world_size))
+        return list(BatchSampler(sampler, size, drop_last=True))
+
+    def distribute(self, device_ids: list[int] | None = None) -> None:
+        """Wrap every network in DistributedDataParallel.
+
+        `self.networks` keeps the bare modules (checkpoints and shipped weights
+        have no "module." prefix); every attribute of the recipe that referred
+        to a network now refers to its wrapper, so `step` synchronises
+        gradients without knowing it runs distributed.
+        """
+        from torch.nn.parallel import DistributedDataParallel
+
+        for network in self.networks.values():
+            wrapped = DistributedDataParallel(network, device_ids=device_ids)
+            for attribute, value in list(vars(self).items()):
+                if value is network:
+                    setattr(self, attribute, wrapped)
 
     def step(self, batch: Any) -> dict[str, float]:
         """One optimisation step on `batch`; return the losses to log."""
@@ -93,14 +129,19 @@ def card_path(out: Path) -> Path:
 
 
 def train(reference: str, options: TrainOptions, out: Path, resume: bool = False,
-          checkpoint_every: int = 1, log_every: int = 50, command: str = "") -> dict[str, Any]:
-    """Train model `reference` with its registered recipe; write weights and card to `out`."""
+          checkpoint_every: int = 1, log_every: int = 50, command: str = "") -> dict[str, Any] | None:
+    """Train model `reference` with its registered recipe; write weights and card to `out`.
+
+    Under torchrun every worker runs this; only rank 0 shows progress, logs,
+    writes checkpoints and the final weights and card (the others return None).
+    """
     import numpy as np
     import torch
     from tqdm import tqdm
 
     from zoo import __version__
     from zoo.api import get_spec, registry
+    from zoo.distributed import barrier, join, leave
     from zoo.files import ensure_writable_dir
     from zoo.specs import import_dotted
     from zoo.weights import save
@@ -112,14 +153,21 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     out = Path(out)
     ensure_writable_dir(out.parent, "--out")
     options.out = out
+    rank = join()
+    options.rank, options.world_size = rank.rank, rank.world_size
     options.device = resolve_device(options.device)
+    if options.device == "cuda" and rank.world_size > 1:
+        options.device = f"cuda:{rank.local_rank}"
     random.seed(options.seed)
     np.random.seed(options.seed)
+    # Every rank builds identical initial weights, then draws its own noise (latents, dropout).
     torch.manual_seed(options.seed)
     # `--set key=value` on a model config key changes the architecture (for
     # example a narrow model for smoke tests); other keys are recipe options.
     config = {**spec.config, **{k: v for k, v in options.hparams.items() if k in spec.config}}
     recipe: Recipe = import_dotted(trainer.recipe)(config, options)
+    if rank.world_size > 1:
+        torch.manual_seed(options.seed + rank.rank)
 
     epoch, step = 0, 0
     checkpoint = checkpoint_path(out)
@@ -127,8 +175,9 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
         if not checkpoint.is_file():
             raise ZooError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
         epoch, step = load_checkpoint(checkpoint, recipe)
+    if rank.world_size > 1:
+        recipe.distribute([rank.local_rank] if options.device.startswith("cuda") else None)
     log_path = out.with_name(out.name.removesuffix(".safetensors") + ".metrics.jsonl")
-    log_mode = "a" if resume else "w"
     started = time.perf_counter()
     sample_epoch = recipe.batches(epoch)
     per_epoch = len(sample_epoch) if hasattr(sample_epoch, "__len__") else None
@@ -136,8 +185,10 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     if options.max_steps:
         total = min(total or options.max_steps, options.max_steps)
     running: dict[str, float] = {}
-    with open(log_path, log_mode) as log, tqdm(total=total, initial=step, desc=f"train {spec.name}", unit="step",
-                                               dynamic_ncols=True) as bar:
+    log = open(log_path, "a" if resume else "w") if rank.is_main else None
+    description = f"train {spec.name}" + (f" ({rank.world_size} processes)" if rank.world_size > 1 else "")
+    with tqdm(total=total, initial=step, desc=description, unit="step", dynamic_ncols=True,
+              disable=not rank.is_main) as bar:
         while epoch < options.epochs and not _done(step, options):
             for batch in recipe.batches(epoch):
                 losses = recipe.step(batch)
@@ -146,15 +197,22 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
                     running[key] = value if key not in running else 0.9 * running[key] + 0.1 * value
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
-                if step % log_every == 0:
+                if log and step % log_every == 0:
                     log.write(json.dumps({"epoch": epoch, "step": step, **losses}) + "\n")
                     log.flush()
                 if _done(step, options):
                     break
             epoch += 1
             if epoch % checkpoint_every == 0 or _done(step, options) or epoch == options.epochs:
-                save_checkpoint(checkpoint, recipe, epoch, step)
+                if rank.is_main:
+                    save_checkpoint(checkpoint, recipe, epoch, step)
+                barrier(rank)
+    if log:
+        log.close()
     wall_time = time.perf_counter() - started
+    if not rank.is_main:
+        leave(rank)
+        return None
 
     metrics = recipe.evaluate()
     shipped = recipe.networks[recipe.shipped]
@@ -173,6 +231,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
             "epochs": epoch,
             "steps": step,
             "batch_size": options.batch_size,
+            "processes": rank.world_size,
             "lr": options.lr,
             "hparams": options.hparams,
             "wall_time_s": round(wall_time, 1),
@@ -185,6 +244,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
         "metric_descriptions": {k: v for k, v in recipe.metric_descriptions.items() if k in metrics},
     }
     write_card(card, card_path(out))
+    leave(rank)
     return card
 
 

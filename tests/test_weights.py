@@ -116,3 +116,35 @@ def test_hub_reference_resolves_from_the_cache_offline(tmp_path, monkeypatch, ti
 def test_hub_reference_needs_a_file_path():
     with pytest.raises(WeightsError, match="expected hf://owner/repo/file"):
         resolve(_hub_spec("hf://only-owner/repo"), "hub")
+
+
+PINNED_WEIGHTS = '''
+import zoo
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="pinned", task="image-generation", builder="zoo.plugins.dcgan.model:build",
+        config={{"base_channels": 8}},
+        weights={{"default": zoo.WeightsSpec(uri={uri!r}, sha256={sha!r})}},
+        graphs=(zoo.GraphSpec(inputs=(zoo.TensorSpec("z", ("batch", 100)),),
+                              outputs=(zoo.TensorSpec("image", ("batch", 1, 32, 32)),)),),
+    ))
+'''
+
+
+def test_checksum_mismatch_is_a_one_line_cli_error(plugin_dir, tiny_weights, tmp_path):
+    """A plugin whose weights file does not hash to what its spec promises."""
+    import shutil
+    from safetensors.torch import load_file
+
+    copy = tmp_path / "pinned.safetensors"
+    shutil.copy(tiny_weights, copy)
+    _, metadata = read_header(copy)
+    save_file(load_file(str(copy)), str(copy), metadata={**metadata, "zoo.model": "pinned"})
+    plugin_dir("pinned", PINNED_WEIGHTS.format(uri=str(copy), sha="0" * 64))
+    result = zoo_cli("export", "pinned", "-o", tmp_path / "out")
+    assert_clean_error(result, "checksum mismatch", "pinned.safetensors")
+    assert not (tmp_path / "out" / "pinned").exists()
+    plugin_dir("pinned", PINNED_WEIGHTS.format(uri=str(copy), sha=file_sha256(copy)))
+    assert zoo_cli("export", "pinned", "-o", tmp_path / "out").returncode == 0

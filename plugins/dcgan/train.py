@@ -36,14 +36,11 @@ class DCGANRecipe(zoo.Recipe):
         self.shipped = "generator"
 
     def batches(self, epoch):
-        shuffle = torch.Generator().manual_seed(self.options.seed * 100_003 + epoch)
-        order = torch.randperm(len(self.images), generator=shuffle)
-        size = min(self.options.batch_size, len(self.images))
-        return [self.images[order[i : i + size]] for i in range(0, len(order) - size + 1, size)]
+        return [self.images[indices] for indices in self.index_batches(len(self.images), epoch)]
 
     def step(self, real):
         self.generator.train()
-        latent = torch.randn(len(real), self.generator.config.latent_dim, device=real.device)
+        latent = torch.randn(len(real), self.config["latent_dim"], device=real.device)
         fake = self.generator(latent)
 
         real_logits = self.discriminator(real)
@@ -63,7 +60,6 @@ class DCGANRecipe(zoo.Recipe):
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     def evaluate(self):
-        self.generator.eval()
-        spec = zoo.get_spec("dcgan")
-        backend = TorchBackend(self.generator.cpu(), spec.graph())
+        generator = self.networks["generator"].cpu().eval()
+        backend = TorchBackend(generator, zoo.get_spec("dcgan").graph())
         return generator_metrics(backend, self.options.data)

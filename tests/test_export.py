@@ -1,0 +1,134 @@
+"""`zoo export --target onnx`: a validated, self-describing, atomically written bundle."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import zoo
+from conftest import assert_clean_error, read_json, zoo_cli
+from zoo.export.onnx import read_test_data
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_weights, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = zoo_cli("export", "dcgan", "--target", "onnx", "--weights", tiny_weights, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "max abs" in result.stdout + result.stderr
+    return out / "dcgan"
+
+
+def test_bundle_layout_and_manifest(bundle, tiny_weights):
+    assert sorted(p.name for p in bundle.iterdir()) == ["model.json", "model.onnx", "test_data_set_0"]
+    manifest = read_json(bundle / "model.json")
+    assert manifest["model"] == "dcgan" and manifest["opset"] == 18
+    assert manifest["weights_sha256"] == zoo.file_sha256(tiny_weights)
+    graph = manifest["graphs"]["model"]
+    assert graph["sha256"] == zoo.file_sha256(bundle / "model.onnx")
+    assert graph["inputs"][0] == {"name": "z", "dtype": "float32", "shape": ["batch", 100], "description": "latent vector, N(0, 1)"}
+    assert graph["postprocessing"]["image"]["range"] == [-1.0, 1.0]
+    parity = graph["parity"]["image"]
+    assert parity["passed"] and parity["batch_sizes"] == [1, 8] and parity["max_abs"] <= parity["atol"] + parity["rtol"]
+
+
+def test_onnx_file_is_self_contained_and_carries_metadata(bundle):
+    model = onnx.load(str(bundle / "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["zoo.model"] == "dcgan" and props["zoo.version"] == zoo.__version__
+    assert json.loads(props["zoo.postprocessing"])["image"]["range"] == [-1.0, 1.0]
+    assert len(props["zoo.weights_sha256"]) == 64
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_test_vectors_reproduce_in_onnx_runtime(bundle):
+    manifest = read_json(bundle / "model.json")["graphs"]["model"]
+    inputs, outputs = read_test_data(bundle / "test_data_set_0", manifest)
+    session = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    (image,) = session.run(None, inputs)
+    np.testing.assert_allclose(image, outputs["image"], atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 17])
+def test_dynamic_batch_axis(bundle, batch):
+    session = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    (image,) = session.run(None, {"z": np.random.default_rng(batch).standard_normal((batch, 100)).astype(np.float32)})
+    assert image.shape == (batch, 1, 32, 32) and np.all(np.abs(image) <= 1.0)
+
+
+def test_python_api_export(tiny_weights, tmp_path):
+    bundle = zoo.export("dcgan", target="onnx", out=tmp_path, weights=tiny_weights, log=lambda line: None)
+    assert (bundle / "model.onnx").is_file() and bundle == tmp_path / "dcgan"
+
+
+def test_torchscript_front_end_and_static_batch(tiny_weights, tmp_path):
+    result = zoo_cli("export", "dcgan", "--weights", tiny_weights, "-o", tmp_path, "--exporter", "torchscript", "--static-batch", "--opset", "17")
+    assert result.returncode == 0, result.stderr
+    manifest = read_json(tmp_path / "dcgan" / "model.json")
+    assert manifest["opset"] == 17 and manifest["graphs"]["model"]["parity"]["image"]["batch_sizes"] == [1]
+
+
+RANDOM_IN_FORWARD = '''
+import zoo
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="noisy", task="image-generation", builder="noisy:build",
+        graphs=(zoo.GraphSpec(inputs=(zoo.TensorSpec("z", ("batch", 8)),),
+                              outputs=(zoo.TensorSpec("image", ("batch", 8)),)),),
+    ))
+
+def build():
+    import torch
+
+    class Noisy(torch.nn.Module):
+        """The classic export bug: randomness drawn inside forward instead of taken as an input."""
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(8))
+        def forward(self, z):
+            return z * self.scale + torch.randn_like(z)
+    return Noisy()
+'''
+
+
+def test_export_outside_tolerance_fails_and_writes_nothing(plugin_dir, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    plugin_dir("noisy", RANDOM_IN_FORWARD)
+    weights = tmp_path / "noisy.safetensors"
+    save_file({"scale": torch.ones(8)}, str(weights), metadata={"zoo.model": "noisy", "zoo.config": "{}"})
+    out = tmp_path / "out"
+    result = zoo_cli("export", "noisy", "--weights", weights, "-o", out)
+    assert_clean_error(result, "failed validation", "max abs", "the bundle was not written")
+    assert list(out.iterdir()) == []
+
+
+def test_unknown_target_and_precision(tiny_weights, tmp_path):
+    assert_clean_error(zoo_cli("export", "dcgan", "--target", "onx", "-o", tmp_path), "unknown export target 'onx'", "onnx")
+    assert_clean_error(zoo_cli("export", "dcgan", "--precision", "int3", "-o", tmp_path), "precision 'int3'")
+
+
+def test_unwritable_output_directory(tiny_weights, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert_clean_error(zoo_cli("export", "dcgan", "--weights", tiny_weights, "-o", blocker / "out"), "cannot write to", "-o")
+
+
+def test_a_failed_export_keeps_the_previous_bundle(bundle, tmp_path, tiny_weights):
+    import shutil
+
+    out = tmp_path / "keep"
+    shutil.copytree(bundle, out / "dcgan")
+    before = (out / "dcgan" / "model.onnx").read_bytes()
+    truncated = tmp_path / "bad.safetensors"
+    truncated.write_bytes(tiny_weights.read_bytes()[:1000])
+    assert zoo_cli("export", "dcgan", "--weights", truncated, "-o", out).returncode != 0
+    assert (out / "dcgan" / "model.onnx").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["dcgan"]
