@@ -128,3 +128,12 @@ def test_bad_generation_flags_are_clean_errors(flag, value, fragment):
 
     result = zoo_cli("run", "ngram", flag, value, "--backend", "torch")
     assert_clean_error(result, fragment)
+
+
+def test_gpt2_generation_past_its_context_restarts_identically(backends):
+    """Past 128 positions the decoder restarts from the last 64 tokens, on both backends alike."""
+    from zoo.tasks.text_generation import generate
+
+    torch_backend, onnx_backend = backends("gpt2")
+    torch_tokens = generate(torch_backend, [5, 6, 7], 150, temperature=0)
+    np.testing.assert_array_equal(torch_tokens, generate(onnx_backend, [5, 6, 7], 150, temperature=0))
