@@ -63,7 +63,7 @@ def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu
     spec = get_spec(name)
     resolved = resolve_weights(name, weights)
     metadata = verify(resolved)
-    config = {**spec.config, **stored_config(metadata)}
+    config = {**spec.config, **stored_config(metadata), **_hub_config(spec, resolved.path, metadata)}
     try:
         model = import_dotted(spec.builder)(**config)
     except TypeError as exc:
@@ -81,6 +81,17 @@ def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu
     model.zoo_weights = resolved
     model.zoo_config = config
     return model
+
+
+def _hub_config(spec: ModelSpec, path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """For a file saved by another library (no zoo config inside), the config.json
+    beside it (the hub's layout), mapped by the spec's `hub_config` function."""
+    beside = Path(path).with_name("config.json")
+    if "zoo.config" in metadata or not spec.hub_config or not beside.is_file():
+        return {}
+    import json
+
+    return import_dotted(spec.hub_config)(json.loads(beside.read_text()))
 
 
 def export(name: str, target: str = "onnx", out: str | os.PathLike = "out", **options: Any) -> Path:

@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mix-layer", type=int,
                    help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
     p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
+    p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
+    p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
+    p.add_argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens; 0 = all (text generation)")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("eval", help="score a model on held-out data")

@@ -115,6 +115,7 @@ class ModelSpec:
     trainer: str | None = None
     description: str = ""
     package: str = ""
+    hub_config: str | None = None  # "module:fn" mapping a hub config.json to `config` keys, for foreign weights
 
     @property
     def default_variant(self) -> str | None:
@@ -171,6 +172,7 @@ def validate_model_spec(spec: ModelSpec) -> None:
     _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
     _check(_DOTTED.match(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
     _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
+    _check(spec.hub_config is None or _DOTTED.match(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
     names = [g.name for g in spec.graphs]
     _check(len(set(names)) == len(names), f"model '{spec.name}': graph names repeat: {names}")
     for graph in spec.graphs:

@@ -40,6 +40,7 @@ class TrainOptions:
     hparams: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
+    out: Path | None = None  # the weights file; recipes write side files (a tokenizer) beside it
 
 
 class Recipe:
@@ -151,6 +152,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     trainer = registry().trainer(spec.trainer)
     out = Path(out)
     ensure_writable_dir(out.parent, "--out")
+    options.out = out
     rank = join()
     options.rank, options.world_size = rank.rank, rank.world_size
     options.device = resolve_device(options.device)

@@ -81,6 +81,9 @@ def resolve(spec: ModelSpec, variant: str | None = None, download: bool = True) 
     return ResolvedWeights(spec.name, variant, path, sha256, card)
 
 
+HUB_SIBLINGS = ("config.json", "tokenizer.json")
+
+
 def _resolve_hub(uri: str, download: bool) -> Path:
     reference, _, revision = uri.removeprefix("hf://").partition("@")
     parts = reference.split("/")
@@ -91,7 +94,7 @@ def _resolve_hub(uri: str, download: bool) -> Path:
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision or None, local_files_only=not download))
+        path = Path(hf_hub_download(repo_id, filename, revision=revision or None, local_files_only=not download))
     except LocalEntryNotFoundError:
         raise WeightsError(
             f"{uri} is not in the Hugging Face cache and cannot be downloaded (offline or HF_HUB_OFFLINE=1); "
@@ -99,6 +102,14 @@ def _resolve_hub(uri: str, download: bool) -> Path:
         ) from None
     except (EntryNotFoundError, RepositoryNotFoundError) as exc:
         raise WeightsError(f"{uri} does not exist on the hub: {type(exc).__name__}") from None
+    # The files a foreign checkpoint needs beside it (its config, its tokenizer), where the repo has them.
+    for sibling in HUB_SIBLINGS:
+        try:
+            hf_hub_download(repo_id, str(Path(filename).with_name(sibling)), revision=revision or None,
+                            local_files_only=not download)
+        except (LocalEntryNotFoundError, EntryNotFoundError):
+            pass
+    return path
 
 
 def file_sha256(path: Path) -> str:

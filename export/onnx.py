@@ -78,6 +78,18 @@ def _symbolic_axes(graph: GraphSpec, dynamic_batch: bool) -> dict[str, dict[int,
     return axes
 
 
+def _match_signature(module, shapes: tuple) -> tuple:
+    """torch.export wants dynamic shapes nested like the forward's parameters: a
+    `*args` parameter (a variable number of cache tensors) takes one tuple."""
+    import inspect
+
+    parameters = list(inspect.signature(module.forward).parameters.values())
+    for index, parameter in enumerate(parameters):
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return shapes[:index] + (shapes[index:],)
+    return shapes
+
+
 def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], metadata: dict[str, str]) -> None:
     """Trace `module` to a self-contained, checked ONNX file with `metadata` in metadata_props."""
     import onnx
@@ -90,10 +102,11 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
     kwargs: dict[str, Any] = {}
     if config["exporter"] == "dynamo":
         dims: dict[str, Any] = {}
-        kwargs["dynamic_shapes"] = tuple(
+        shapes = tuple(
             {index: dims.setdefault(name, torch.export.Dim(name)) for index, name in axes[t.name].items()} or None
             for t in graph.inputs
         )
+        kwargs["dynamic_shapes"] = _match_signature(module, shapes)
     else:
         kwargs["dynamic_axes"] = {name: named for name, named in axes.items() if named}
         kwargs["do_constant_folding"] = True

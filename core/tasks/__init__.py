@@ -17,6 +17,7 @@ TASK_MODULES = {
     "image-generation": "zoo.tasks.image_generation",
     "policy": "zoo.tasks.policy",
     "image-classification": "zoo.tasks.image_classification",
+    "text-generation": "zoo.tasks.text_generation",
 }
 
 

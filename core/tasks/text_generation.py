@@ -1,0 +1,213 @@
+"""`zoo run` and `zoo eval` for text-generation models, on any backend.
+
+Three kinds of exported graph are driven the same way through `Decoder`:
+
+- recurrent step graphs: `input_ids` (B, 1) plus state inputs (h0, c0, ...)
+  -> `logits` (B, V) plus the new states, in the same order;
+- KV-cache decoders: `input_ids` (B, T) plus `past_key_values.*`
+  (B, heads, past, head_dim) -> `logits` (B, T, V) plus `present.*`;
+  the prompt goes in with past length 0, then one token per step;
+- n-gram graphs: `context` (B, n-1) -> `probs` (B, V).
+
+Sampling uses numpy with a seed, so a seed gives the same text on PyTorch and
+ONNX Runtime, and greedy decoding (temperature 0) the same tokens.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.runtime import Backend
+from zoo.specs import ModelSpec
+from zoo.text import METRIC_DESCRIPTIONS, Tokenizer, bits_per_char, load_tokenizer, read_text, tokenizer_path
+from zoo.tensors import concrete_shape
+
+TEXT_METRIC_DESCRIPTIONS = METRIC_DESCRIPTIONS
+
+
+class Decoder:
+    """Feeds tokens through a backend's graph, keeping the state between calls."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        graph = backend.graph
+        names = [t.name for t in graph.inputs]
+        self.kind = "ngram" if names[0] == "context" else "cache" if any(n.startswith("past_key_values") for n in names) else "recurrent"
+        self.state_inputs = graph.inputs[1:]
+        self.state_outputs = [t.name for t in graph.outputs[1:]]
+        self.context = graph.inputs[0].shape[1] if self.kind == "ngram" else 0
+        self.max_positions = int(graph.preprocessing.get("input_ids", {}).get("max_positions", 0))
+
+    def initial_state(self, batch: int) -> dict[str, np.ndarray]:
+        if self.kind == "ngram":
+            return {"context": np.zeros((batch, self.context), dtype=np.int64)}  # left padding: token 0
+        sizes = {"batch": batch, "past_sequence_length": 0}
+        return {t.name: np.zeros(concrete_shape(t, sizes), dtype=t.dtype) for t in self.state_inputs}
+
+    def feed(self, ids: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """ids (B, T) -> log-probabilities or logits (B, T, V) of the next token at each position, new state."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if self.kind == "cache":
+            outputs = self.backend.run({"input_ids": ids, **state})
+            return outputs["logits"], {t.name: outputs[o] for t, o in zip(self.state_inputs, self.state_outputs)}
+        steps = []
+        for position in range(ids.shape[1]):
+            token = ids[:, position : position + 1]
+            if self.kind == "ngram":
+                context = np.concatenate([state["context"][:, 1:], token], axis=1) if self.context else state["context"]
+                state = {"context": context}
+                probs = self.backend.run(state)["probs"]
+                steps.append(np.log(np.maximum(probs, 1e-30)))
+            else:
+                outputs = self.backend.run({"input_ids": token, **state})
+                state = {t.name: outputs[o] for t, o in zip(self.state_inputs, self.state_outputs)}
+                steps.append(outputs["logits"])
+        return np.stack(steps, axis=1), state
+
+
+def choose(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> np.ndarray:
+    """Next token per row: argmax when temperature is 0, else a top-k sample."""
+    if temperature <= 0:
+        return logits.argmax(axis=-1)
+    scaled = logits.astype(np.float64) / temperature
+    if 0 < top_k < scaled.shape[-1]:
+        kth = np.partition(scaled, -top_k, axis=-1)[:, -top_k][:, None]
+        scaled = np.where(scaled < kth, -np.inf, scaled)
+    probs = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(p), p=p) for p in probs])
+
+
+def generate(backend: Backend, prompt: list[int], max_new_tokens: int, temperature: float = 0.0, top_k: int = 0,
+             seed: int = 0, batch: int = 1, on_token: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """Token ids (batch, max_new_tokens) continuing `prompt`, one graph call per new token.
+
+    A KV-cache decoder whose context fills up (`max_positions`) restarts from
+    the last half of its window."""
+    if not prompt:
+        raise ZooError("the prompt is empty; pass --prompt with at least one character")
+    decoder = Decoder(backend)
+    rng = np.random.default_rng(seed)
+    history = np.tile(np.array(prompt, dtype=np.int64), (batch, 1))
+    state = decoder.initial_state(batch)
+    window = history
+    if decoder.max_positions and window.shape[1] > decoder.max_positions:
+        window = window[:, -decoder.max_positions :]
+    logits, state = decoder.feed(window, state)
+    cached = window.shape[1]
+    new = []
+    for _ in range(max_new_tokens):
+        token = choose(logits[:, -1], temperature, top_k, rng)
+        new.append(token)
+        if on_token:
+            on_token(token)
+        history = np.concatenate([history, token[:, None]], axis=1)
+        if decoder.max_positions and cached + 1 > decoder.max_positions:
+            keep = decoder.max_positions // 2
+            logits, state = decoder.feed(history[:, -keep:], decoder.initial_state(batch))
+            cached = keep
+        else:
+            logits, state = decoder.feed(token[:, None], state)
+            cached += 1
+    return np.stack(new, axis=1) if new else np.zeros((batch, 0), dtype=np.int64)
+
+
+def model_tokenizer(options: dict[str, Any]) -> Tokenizer:
+    from zoo.api import resolve_weights
+
+    resolved = resolve_weights(options["model"], options.get("weights"))
+    return load_tokenizer(tokenizer_path(resolved.path))
+
+
+def heldout_nats(backend: Backend, ids: list[int], streams: int = 16) -> tuple[float, int]:
+    """Summed next-token cross-entropy (nats) and the number of scored tokens.
+
+    Recurrent and n-gram models read the held-out ids as `streams` contiguous
+    rows, carrying the state; KV-cache decoders read windows of `max_positions`
+    that overlap by half, scoring each token once with at least half a window of context."""
+    decoder = Decoder(backend)
+    array = np.array(ids, dtype=np.int64)
+    if decoder.kind == "cache":
+        window = decoder.max_positions or 128
+        stride = window // 2
+        total, count = 0.0, 0
+        starts = list(range(0, max(len(array) - window, 0) + 1, stride))
+        if starts[-1] + window < len(array):
+            starts.append(len(array) - window)
+        scored_until = 0
+        for chunk in range(0, len(starts), 16):
+            group = starts[chunk : chunk + 16]
+            windows = np.stack([array[s : s + window] for s in group])
+            logits, _ = decoder.feed(windows[:, :-1], decoder.initial_state(len(group)))
+            logprobs = _log_softmax(logits)
+            for row, start in enumerate(group):
+                first = max(scored_until, start + 1)  # absolute index of the first target not yet scored
+                targets = np.arange(first, start + window)
+                total -= float(logprobs[row, targets - start - 1, array[targets]].sum())
+                count += len(targets)
+                scored_until = start + window
+        return total, count
+    length = (len(array) - 1) // streams
+    rows = np.stack([array[i * length : i * length + length + 1] for i in range(streams)])
+    logits, _ = decoder.feed(rows[:, :-1], decoder.initial_state(streams))
+    logprobs = _log_softmax(logits)
+    picked = np.take_along_axis(logprobs, rows[:, 1:, None], axis=-1)
+    return -float(picked.sum()), picked.size
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def heldout_metrics(backend: Backend, tokenizer: Tokenizer, data: Path, streams: int = 16) -> dict[str, float]:
+    """Bits per character and per-character perplexity on the held-out 10%."""
+    text = read_text(data, "heldout")
+    ids = tokenizer.encode(text)
+    total, scored = heldout_nats(backend, ids, streams)
+    # Characters covered by the scored tokens: the whole text less the first token, and for
+    # recurrent models less the tail that did not fill the last stream.
+    unscored = len(ids) - 1 - scored
+    covered = len(text) - len(tokenizer.decode(ids[:1])) - (len(tokenizer.decode(ids[len(ids) - unscored :])) if unscored else 0)
+    return bits_per_char(total, covered)
+
+
+class _Streamer:
+    """Prints the first row's text as tokens arrive; holds back an unfinished UTF-8 sequence."""
+
+    def __init__(self, tokenizer: Tokenizer, prompt: list[int], out=sys.stdout):
+        self.tokenizer, self.ids, self.out = tokenizer, list(prompt), out
+        self.printed = len(tokenizer.decode(self.ids))
+        out.write(tokenizer.decode(self.ids))
+        out.flush()
+
+    def __call__(self, token: np.ndarray) -> None:
+        self.ids.append(int(token[0]))
+        text = self.tokenizer.decode(self.ids)
+        if not text.endswith("\ufffd"):
+            self.out.write(text[self.printed :])
+            self.out.flush()
+            self.printed = len(text)
+
+
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+    if options.get("max_new_tokens", 200) < 0:
+        raise ZooError(f"--max-new-tokens {options['max_new_tokens']} is negative; pass 0 or more")
+    if options.get("temperature", 0.8) < 0:
+        raise ZooError(f"--temperature {options['temperature']} is negative; pass 0 (greedy) or more")
+    tokenizer = model_tokenizer(options)
+    prompt = tokenizer.encode(options.get("prompt") or "\n")
+    streamer = _Streamer(tokenizer, prompt)
+    tokens = generate(backend, prompt, options.get("max_new_tokens", 200), options.get("temperature", 0.8),
+                      options.get("top_k", 40), options.get("seed", 0), on_token=streamer)
+    return f"\n[{tokens.shape[1]} tokens from {spec.name} ({backend.name}, seed {options.get('seed', 0)})]"
+
+
+def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
+    return heldout_metrics(backend, model_tokenizer(options), Path(options["data"]))

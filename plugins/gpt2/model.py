@@ -1,0 +1,183 @@
+"""GPT-2 in plain PyTorch (after nanoGPT): token and position embeddings,
+pre-norm transformer blocks with causal self-attention and a GELU MLP, a final
+LayerNorm and a head tied to the token embedding.
+
+Every attention layer takes an optional cache of past keys and values and
+returns the extended cache, so one graph (`KVCacheDecoder`) serves the prompt
+(past length 0) and each following step. `from_hub_state_dict` maps Hugging
+Face GPT-2 checkpoints (Conv1D layout, `transformer.h.N...` names) onto it.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 1024
+    block_size: int = 256  # longest context in tokens (position embeddings)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    layer_norm_epsilon: float = 1e-5
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout = config.dropout
+
+    def forward(self, x, past_key=None, past_value=None):
+        batch, length, width = x.shape
+        q, k, v = self.c_attn(x).split(width, dim=2)
+        q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if past_key is not None:
+            k = torch.cat([past_key, k], dim=2)
+            v = torch.cat([past_value, v], dim=2)
+        total = k.shape[2]
+        # Query i sits at absolute position past + i and sees keys 0..past + i.
+        query_positions = torch.arange(length, device=x.device)[:, None] + (total - length)
+        mask = query_positions >= torch.arange(total, device=x.device)[None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(batch, length, width)
+        return self.c_proj(y), k, v
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x, past_key=None, past_value=None):
+        attended, key, value = self.attn(self.ln_1(x), past_key, past_value)
+        x = x + attended
+        return x + self.mlp(self.ln_2(x)), key, value
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the residual projections.
+        for name, parameter in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx, past=None):
+        """ids (B, T) -> logits (B, T, vocab). With `past` (a list of (key, value)
+        per layer, each (B, heads, past_length, head_dim)) also returns the new cache."""
+        past_length = 0 if past is None else past[0][0].shape[2]
+        positions = torch.arange(idx.shape[1], device=idx.device) + past_length
+        x = self.drop(self.wte(idx) + self.wpe(positions))
+        present = []
+        for index, block in enumerate(self.h):
+            key, value = (None, None) if past is None else past[index]
+            x, key, value = block(x, key, value)
+            present.append((key, value))
+        logits = F.linear(self.ln_f(x), self.wte.weight)  # tied head
+        return logits if past is None else (logits, present)
+
+
+class KVCacheDecoder(nn.Module):
+    """input_ids (B, T), past_key_values.{i}.key/value (B, heads, P, head_dim)
+    -> logits (B, T, vocab), present.{i}.key/value (B, heads, P + T, head_dim)."""
+
+    def __init__(self, model: GPT):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, *past_flat):
+        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
+        logits, present = self.model(input_ids, past)
+        return (logits, *[t for pair in present for t in pair])
+
+
+def kv_cache_decoder(model: GPT) -> KVCacheDecoder:
+    return KVCacheDecoder(model).eval()
+
+
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def from_hub_state_dict(state_dict: dict) -> dict:
+    """Hugging Face GPT-2 names and Conv1D (in, out) weights -> this module's names and
+    Linear (out, in) weights. Accepts the hub's bare names (`h.0...`) and
+    GPT2LMHeadModel's (`transformer.h.0...`); drops the attention-mask buffers and
+    the tied `lm_head.weight`."""
+    mapped = {}
+    for name, tensor in state_dict.items():
+        name = name.removeprefix("transformer.")
+        if name == "lm_head.weight" or name.endswith((".attn.bias", ".attn.masked_bias")):
+            continue
+        mapped[name] = tensor.t().contiguous() if name.endswith(_CONV1D) else tensor
+    return mapped
+
+
+def is_hub_state_dict(state_dict: dict) -> bool:
+    """Hub checkpoints either carry the `transformer.` prefix or, with bare names
+    like ours, store the MLP's input weight as Conv1D (n_embd, 4 * n_embd)."""
+    if any(name.startswith("transformer.") or name == "lm_head.weight" for name in state_dict):
+        return True
+    fc = state_dict.get("h.0.mlp.c_fc.weight")
+    return fc is not None and fc.shape[0] < fc.shape[1]
+
+
+def config_from_hub(hub_config: dict) -> dict:
+    """The fields of a hub config.json that this module's config takes."""
+    return {
+        "vocab_size": hub_config["vocab_size"],
+        "block_size": hub_config["n_positions"],
+        "n_layer": hub_config["n_layer"],
+        "n_head": hub_config["n_head"],
+        "n_embd": hub_config["n_embd"],
+        "layer_norm_epsilon": hub_config.get("layer_norm_epsilon", 1e-5),
+    }
+
+
+class GPT2(GPT):
+    """GPT that also loads Hugging Face GPT-2 state dicts (mapped on the way in)."""
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        if is_hub_state_dict(state_dict):
+            state_dict = from_hub_state_dict(state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def build(**config) -> GPT2:
+    return GPT2(GPTConfig(**config))
