@@ -121,7 +121,9 @@ def check_light_import(module: str) -> None:
         f"importlib.import_module({module!r})\n"
         f"print(json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=os.environ.copy())
+    # The child sees this process's sys.path, so plugins added at run time (pytest's syspath_prepend) import too.
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise ConformanceError(f"importing plugin module '{module}' failed: {last}")
