@@ -281,6 +281,7 @@ def save_random_weights(name: str, path: str | os.PathLike, seed: int = 0, **con
 
 def check_onnx_export(name: str, out: str | os.PathLike, weights: str | os.PathLike | None = None) -> Path:
     """Export through the core's pipeline (which validates against PyTorch); check the bundle."""
+    from zoo.api import get_spec
     from zoo.errors import ZooError
     from zoo.exporting import export_model
 
@@ -289,8 +290,6 @@ def check_onnx_export(name: str, out: str | os.PathLike, weights: str | os.PathL
     except ZooError as exc:
         raise ConformanceError(f"onnx export of model '{name}': {exc}") from None
     manifest = json.loads((bundle / "model.json").read_text())
-    from zoo.api import get_spec
-
     for graph in get_spec(name).graphs:
         entry = manifest["graphs"].get(graph.name)
         if entry is None or not (bundle / entry["file"]).is_file():
