@@ -49,8 +49,13 @@ def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> Reso
 def build(name: str, **config: Any):
     """A randomly initialised model with the default config updated by `config`."""
     spec = get_spec(name)
-    builder = import_dotted(spec.builder)
-    return builder(**{**spec.config, **config})
+    return builder_of(spec)(**{**spec.config, **config})
+
+
+def builder_of(spec: ModelSpec):
+    """The model's `build` function; a path that does not import is a one-line PluginError."""
+    plugin = registry().owner("models", spec.name)
+    return import_dotted(spec.builder, f"the builder of model '{spec.name}' (plugin '{plugin}')")
 
 
 def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu"):
@@ -65,7 +70,7 @@ def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu
     metadata = verify(resolved)
     config = {**spec.config, **stored_config(metadata), **_hub_config(spec, resolved.path, metadata)}
     try:
-        model = import_dotted(spec.builder)(**config)
+        model = builder_of(spec)(**config)
     except TypeError as exc:
         raise WeightsError(f"{resolved.path} carries a config that model '{spec.name}' does not accept ({exc})") from None
     from zoo.weights import load_state_dict

@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
   zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
+  zoo new-plugin mymodel --dir zoo-mymodel
 """
 
 
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("plugins", help="list installed plugins and their load errors")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_plugins)
+
+    p = commands.add_parser("new-plugin", help="write a new model plugin package to start from")
+    p.add_argument("name", help="model and plugin name: lower-case letters, digits, '-' or '_'")
+    p.add_argument("--dir", type=Path, help="folder to create (default: ./zoo-NAME)")
+    p.set_defaults(handler=cmd_new_plugin)
 
     p = commands.add_parser("train", help="train a model with its registered recipe")
     p.add_argument("model")
@@ -273,6 +279,21 @@ def cmd_plugins(args) -> int:
             print(f"{'':<14} registers: {', '.join(plugin.registered)}")
         for error in plugin.errors:
             print(f"{'':<14} error: {error}")
+    return 0
+
+
+def cmd_new_plugin(args) -> int:
+    from zoo.scaffold import new_plugin, package_name
+
+    directory = new_plugin(args.name, args.dir)
+    package = package_name(args.name)
+    print(f"wrote {directory}/: pyproject.toml, README.md, {package}/ (__init__.py, model.py, train.py), tests/")
+    print("next:")
+    print(f"  pip install -e {directory}")
+    print(f"  zoo list {args.name}")
+    print(f"  pytest {directory}")
+    print(f"  zoo train {args.name} --data DATA/mnist --out {directory}/{package}/weights/default.safetensors")
+    print(f"  zoo export {args.name} --target onnx -o out/")
     return 0
 
 

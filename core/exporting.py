@@ -89,7 +89,7 @@ def export_model(
     if spec.task not in exporter.tasks:
         raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
     if exporter.check:
-        reason = import_dotted(exporter.check)()
+        reason = import_dotted(exporter.check, f"the check of target '{target}'")()
         if reason:
             raise UnavailableError(reason)
     config = load_config(config_overrides)["export"]
@@ -102,7 +102,7 @@ def export_model(
 
     with atomic_directory(bundle) as temporary:
         job = ExportJob(spec, resolved.variant, model, sha256, config, temporary, precision, options or {}, log)
-        entries = import_dotted(exporter.export)(job)
+        entries = import_dotted(exporter.export, f"the export function of target '{target}'")(job)
         manifest = {
             "format": BUNDLE_FORMAT,
             "model": spec.name,

@@ -34,7 +34,7 @@ class Backend(Protocol):
 
 def graph_module(model: Any, graph: GraphSpec) -> Any:
     """The torch module a graph exports: the model, or what `graph.module` makes of it."""
-    return import_dotted(graph.module)(model) if graph.module else model
+    return import_dotted(graph.module, f"the module of graph '{graph.name}'")(model) if graph.module else model
 
 
 class TorchBackend:

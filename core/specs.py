@@ -202,12 +202,24 @@ def _check(condition: Any, message: str) -> None:
         raise PluginError(message)
 
 
-def import_dotted(path: str) -> Any:
-    """Import 'package.module:attribute' and return the attribute."""
+def import_dotted(path: str, what: str = "") -> Any:
+    """Import 'package.module:attribute' and return the attribute.
+
+    A path that does not import (a typo in a spec, a missing dependency of
+    the plugin) raises PluginError naming `what` ("the builder of model
+    'x'"), the path and the cause, instead of a traceback.
+    """
     import importlib
 
     module_name, _, attribute = path.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        cause = (str(exc).strip().splitlines() or [""])[0]
+        raise PluginError(
+            f"{what or 'the plugin object'} {path!r} cannot be imported ({type(exc).__name__}: {cause}); "
+            f"fix the dotted path in the plugin's spec or install what the plugin needs"
+        ) from None
     return obj

@@ -165,7 +165,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     # `--set key=value` on a model config key changes the architecture (for
     # example a narrow model for smoke tests); other keys are recipe options.
     config = {**spec.config, **{k: v for k, v in options.hparams.items() if k in spec.config}}
-    recipe: Recipe = import_dotted(trainer.recipe)(config, options)
+    recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(config, options)
     if rank.world_size > 1:
         torch.manual_seed(options.seed + rank.rank)
 

@@ -19,7 +19,7 @@ print("HEAVY=" + ",".join(heavy))
 
 @pytest.mark.parametrize(
     "argv",
-    [["list"], ["list", "--json"], ["list", "*gan*", "--task", "image-generation"], ["info", "dcgan"], ["plugins"], ["--help"], ["export", "--help"]],
+    [["list"], ["list", "--json"], ["list", "*gan*", "--task", "image-generation"], ["info", "dcgan"], ["plugins"], ["--help"], ["export", "--help"], ["new-plugin", "--help"]],
 )
 def test_listing_commands_do_not_import_heavy_libraries(argv):
     result = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True, text=True)

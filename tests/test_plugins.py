@@ -135,3 +135,18 @@ def test_model_spec_validation_names_the_problem():
     ):
         with pytest.raises(PluginError, match=fragment):
             validate_model_spec(replace(good, **change))
+
+
+def test_a_builder_path_that_does_not_import_is_a_one_line_error_at_build_time(plugin_dir, tmp_path):
+    from safetensors.numpy import save_file
+    import numpy as np
+
+    plugin_dir("lost", GOOD_MODEL.format(name="lost", module="lost_typo"))
+    listed = zoo_cli("list")
+    assert listed.returncode == 0 and "lost" in listed.stdout  # the spec is data: listing never imports the builder
+    with pytest.raises(PluginError, match=r"the builder of model 'lost' \(plugin 'lost'\) 'lost_typo:build' cannot be imported"):
+        zoo.build("lost")
+    weights = tmp_path / "lost.safetensors"
+    save_file({"unused": np.zeros(1, np.float32)}, str(weights), metadata={"zoo.model": "lost"})
+    assert_clean_error(zoo_cli("export", "lost", "--weights", weights, "-o", tmp_path / "out"),
+                       "builder of model 'lost'", "'lost_typo:build'", "ModuleNotFoundError")

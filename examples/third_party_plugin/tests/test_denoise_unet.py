@@ -1,0 +1,39 @@
+"""The plugin's own tests: the zoo's conformance kit, a short training run, the pt2 target."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo import testing
+
+MNIST = Path(os.environ.get("ZOO_TEST_DATA", "../shared/data")) / "mnist"
+needs_mnist = pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
+                                 reason=f"MNIST not found under {MNIST.parent}; set ZOO_TEST_DATA to the data root")
+
+
+def test_conformance_with_random_weights(tmp_path):
+    report = testing.check_model("denoise-unet", tmp_path)
+    assert "onnx export" in report.passed
+
+
+def test_the_pt2_target_round_trips(tmp_path):
+    import torch
+
+    weights = testing.save_random_weights("denoise-unet", tmp_path / "random.safetensors", width=4)
+    bundle = zoo.export("denoise-unet", target="pt2", out=tmp_path / "out", weights=weights, log=lambda line: None)
+    manifest = json.loads((bundle / "model.json").read_text())
+    assert manifest["target"] == "pt2" and manifest["graphs"]["model"]["file"] == "model.pt2"
+    program = torch.export.load(str(bundle / "model.pt2")).module()
+    noisy = torch.rand(3, 1, 28, 28)
+    expected = zoo.load("denoise-unet", weights)(noisy)
+    torch.testing.assert_close(program(noisy), expected, atol=1e-5, rtol=1e-4)
+
+
+@needs_mnist
+def test_a_few_training_steps_give_weights_that_load_and_export(tmp_path):
+    weights = testing.train_briefly("denoise-unet", MNIST, tmp_path / "tiny.safetensors", steps=3, limit=64, width=4)
+    report = testing.check_model("denoise-unet", tmp_path, weights=weights)
+    assert f"weights {weights}" in report.passed

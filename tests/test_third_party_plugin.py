@@ -1,0 +1,68 @@
+"""examples/third_party_plugin: an out-of-tree plugin installed with pip, listed, exported and validated."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import MNIST, ROOT, zoo_cli
+from installed import pip_install_target
+
+EXAMPLE = ROOT / "examples" / "third_party_plugin"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("third_party")
+    site = pip_install_target(EXAMPLE, root / "site", root)
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_listed_with_its_distribution_and_both_plugins(site):
+    rows = {row["name"]: row for row in json.loads(zoo_cli("list", "--json", env=site).stdout)}
+    assert rows["denoise-unet"]["task"] == "image-to-image"
+    assert rows["denoise-unet"]["params"] == 117393  # read from the shipped file's header, without torch
+    assert {"onnx", "pt2"} <= set(rows["denoise-unet"]["targets"]) and "pt2" in rows["dcgan"]["targets"]
+    plugins = {p["name"]: p for p in json.loads(zoo_cli("plugins", "--json", env=site).stdout)}
+    for name, hooks in (("denoise-unet", ["register_models", "register_trainers"]), ("pt2", ["register_exporters"])):
+        assert plugins[name]["distribution"] == "zoo-denoise-unet" and plugins[name]["version"] == "0.1.0"
+        assert plugins[name]["hooks"] == hooks and plugins[name]["errors"] == []
+
+
+def test_its_shipped_weights_export_to_onnx_and_validate(site, tmp_path):
+    import onnxruntime as ort
+
+    from zoo.export.onnx import read_test_data
+
+    result = zoo_cli("export", "denoise-unet", "--target", "onnx", "-o", tmp_path, env=site)
+    assert result.returncode == 0, result.stderr
+    bundle = tmp_path / "denoise-unet"
+    manifest = json.loads((bundle / "model.json").read_text())
+    graph = manifest["graphs"]["model"]
+    assert graph["parity"]["denoised"]["passed"] and manifest["model_config"] == {"channels": 1, "width": 16}
+    inputs, outputs = read_test_data(bundle / graph["test_data"], graph)
+    session = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    (denoised,) = session.run(None, inputs)
+    np.testing.assert_allclose(denoised, outputs["denoised"], atol=1e-4, rtol=1e-3)
+
+
+def test_its_exporter_runs_from_the_command_line(site, tmp_path):
+    """The docs' exporter example (a torch.export .pt2 target), on a model of the zoo itself."""
+    result = zoo_cli("export", "dcgan", "--target", "pt2", "-o", tmp_path, env=site)
+    assert result.returncode == 0, result.stderr
+    assert "reloaded .pt2 vs eager PyTorch" in result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "dcgan" / "model.json").read_text())
+    assert manifest["target"] == "pt2" and (tmp_path / "dcgan" / manifest["graphs"]["model"]["file"]).is_file()
+
+
+def test_its_own_test_suite_passes(site, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, **site, "ZOO_TEST_DATA": str(MNIST.parent), "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and " failed" not in result.stdout
