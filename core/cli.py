@@ -97,7 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float)
     p.add_argument("--exporter", choices=("dynamo", "torchscript"))
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 (default: [data] root)")
+    p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
+    p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
+    _add_engine_arguments(p)
     p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("build-engine", help="build TensorRT engines for an exported ONNX bundle (on the GPU machine)")
+    p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export NAME --target onnx`")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    _add_engine_arguments(p)
+    p.set_defaults(handler=cmd_build_engine)
 
     p = commands.add_parser("run", help="sample from or apply a model")
     _add_backend_arguments(p)
@@ -123,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
     return parser
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TensorRT engines (default: [trt] in zoo.toml)")
+    group.add_argument("--min-batch", type=int, help="smallest batch of the optimization profile")
+    group.add_argument("--opt-batch", type=int, help="batch TensorRT tunes for")
+    group.add_argument("--max-batch", type=int, help="largest batch of the optimization profile")
+    group.add_argument("--timing-cache", type=Path, help="timing cache file reused across builds")
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -338,10 +356,39 @@ def cmd_export(args) -> int:
             if value is not None
         }
     }
+    overrides["trt"] = _trt_overrides(args)
+    if args.check_only:
+        from zoo.exporting import inspect_model
+
+        report = inspect_model(args.model, args.target, weights=args.weights, config_overrides=overrides, precision=args.precision)
+        print(json.dumps(report.data, indent=2) if args.json else report.text)
+        return 0
+    options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
-        args.model, args.target, args.out, precision=args.precision, weights=args.weights, config_overrides=overrides
+        args.model, args.target, args.out, precision=args.precision, weights=args.weights,
+        config_overrides=overrides, options=options,
     )
     print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
+    return 0
+
+
+def _trt_overrides(args) -> dict[str, Any]:
+    pairs = (
+        ("min_batch", getattr(args, "min_batch", None)),
+        ("opt_batch", getattr(args, "opt_batch", None)),
+        ("max_batch", getattr(args, "max_batch", None)),
+        ("timing_cache", str(args.timing_cache) if getattr(args, "timing_cache", None) else None),
+    )
+    return {key: value for key, value in pairs if value is not None}
+
+
+def cmd_build_engine(args) -> int:
+    from zoo.config import load_config
+    from zoo.export.trt import build_engines
+
+    config = load_config({"trt": _trt_overrides(args)})
+    for line in build_engines(args.bundle, args.precision, config["trt"]):
+        print(line)
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 import zoo
+from zoo.export import precision
 from zoo.errors import ValidationError, ZooError
 from zoo.runtime import OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
@@ -29,8 +30,9 @@ def register_exporters(register):
             name="onnx",
             export="zoo.export.onnx:export",
             check="zoo.export.onnx:check",
-            precisions=("fp32",),
-            description="ONNX graph validated against PyTorch, with manifest and test vectors",
+            precisions=("fp32", "fp16", "int8"),
+            description="ONNX graph validated against PyTorch, with manifest and test vectors; "
+            "fp16/int8 validated by the task metric",
         )
     )
 
@@ -46,13 +48,24 @@ def check() -> str | None:
 def export(job: zoo.ExportJob) -> dict[str, Any]:
     """Export every graph of the model; return the manifest's "graphs" entry."""
     graphs = {}
+    written = {}
     for graph in job.spec.graphs:
         folder = job.graph_dir(graph)
         path = folder / "model.onnx"
         module = graph_module(job.model, graph)
         write_onnx(module, graph, path, job.config, job.metadata(graph))
-        parity, vectors = validate(module, graph, path, job.config)
+        written[graph.name] = (path, *validate(module, graph, path, job.config))
+    if job.precision == "int8":
+        precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()})
+    for graph in job.spec.graphs:
+        path, parity, vectors = written[graph.name]
+        folder = path.parent
         job.log(f"{job.spec.name}/{graph.name}: " + describe_parity(parity, job.config))
+        reduced = None
+        if job.precision != "fp32":
+            reduced = precision.reduce_graph(job, graph, path)
+            # The test vectors are what this file computes, so consumers can check they run it right.
+            vectors = (vectors[0], OnnxBackend(path, graph).run(vectors[0]))
         test_dir = write_test_data(folder / "test_data_set_0", graph, vectors)
         graphs[graph.name] = {
             "file": str(path.relative_to(job.out_dir)),
@@ -63,6 +76,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             "postprocessing": graph.postprocessing,
             "test_data": str(test_dir.relative_to(job.out_dir)),
             "parity": parity,
+            **({"reduced_precision": reduced} if reduced else {}),
         }
     return {"opset": job.config["opset"], "exporter": job.config["exporter"], "graphs": graphs}
 

@@ -13,6 +13,7 @@ from zoo.images import save_grid, to_uint8
 from zoo.metrics import frechet_distance, pooled_pixels
 from zoo.runtime import Backend
 from zoo.specs import ModelSpec
+from zoo.tasks import Quality
 from zoo.tensors import example_inputs
 
 EVAL_SAMPLES = 2000
@@ -49,6 +50,14 @@ def generator_metrics(backend: Backend, data: Path, count: int = EVAL_SAMPLES, s
         "heldout_fd_pix8": round(frechet_distance(pooled_pixels(samples), heldout_features), 4),
         "floor_fd_pix8": round(frechet_distance(pooled_pixels(train), heldout_features), 4),
     }
+
+
+def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
+    """Held-out Frechet distance of `options["examples"]` samples: the metric reduced precisions must keep."""
+    count = options["examples"]
+    value = generator_metrics(backend, Path(options["data"]), count)["heldout_fd_pix8"]
+    description = f"Frechet distance of {count} samples (latent seed 0) to held-out MNIST, 8x8 pooled pixels"
+    return Quality("heldout_fd_pix8", value, higher_is_better=False, examples=count, description=description)
 
 
 def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:

@@ -1,0 +1,213 @@
+"""Reduced-precision ONNX graphs: int8 with ONNX Runtime quantization, fp16
+with onnxconverter-common, both validated by the task's own metric.
+
+Only the operator types that int8 makes faster on a CPU are quantized
+(MatMul, Gemm, LSTM); int8 convolutions measured 2-4x slower than fp32 on
+this machine's CPU, so Conv and ConvTranspose stay float. Quantization is
+static (calibrated on the model's own inputs) or dynamic (activation ranges
+computed per call); "auto" builds both and keeps the faster one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import UnavailableError, ValidationError, ZooError
+from zoo.runtime import OnnxBackend
+from zoo.specs import GraphSpec, ModelSpec
+from zoo.tasks import Quality, quality_function
+from zoo.tensors import example_inputs
+
+INT8_OPS = ("MatMul", "Gemm", "LSTM")
+STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
+TIMING_BATCH = 8
+TIMING_RUNS = 20
+
+
+def operator_types(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def quantizable(path: Path) -> list[str]:
+    """The int8-worthy operator types present in a graph."""
+    present = operator_types(path)
+    return [op for op in INT8_OPS if op in present]
+
+
+def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path]) -> None:
+    """Refuse int8 for a model none of whose graphs int8 would change."""
+    if not any(quantizable(path) for path in graph_files.values()):
+        raise UnavailableError(
+            f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(INT8_OPS)} nodes, the only operators "
+            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); export it with --precision fp32"
+        )
+
+
+class _Feeds:
+    """onnxruntime.quantization.CalibrationDataReader over a list of feed dicts."""
+
+    def __init__(self, batches: list[dict[str, np.ndarray]]):
+        self._batches = iter(batches)
+
+    def get_next(self):
+        return next(self._batches, None)
+
+
+def calibration_batches(graph: GraphSpec, examples: int, seed: int, batch: int = 16) -> list[dict[str, np.ndarray]]:
+    """Inputs drawn as the graph declares them (for generators these are the real input distribution)."""
+    return [example_inputs(graph, min(batch, examples - start), seed + start) for start in range(0, examples, batch)]
+
+
+def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: dict[str, Any]) -> None:
+    """Write an int8 version of the fp32 graph `path` to `out` ("dynamic" or "static")."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = out.with_name(out.stem + ".pre.onnx")
+    try:
+        quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+    except Exception:  # pre-processing is an optimisation; quantize the original when it cannot run
+        prepared = path
+    ops = quantizable(path)
+    try:
+        if mode == "dynamic":
+            quantize_dynamic(str(prepared), str(out), op_types_to_quantize=ops, weight_type=QuantType.QInt8)
+        else:
+            static_ops = [op for op in ops if op in STATIC_INT8_OPS]
+            reader = _Feeds(calibration_batches(graph, config["calibration_examples"], config["seed"] + 7))
+            quantize_static(
+                str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=static_ops,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            )
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ZooError(f"ONNX Runtime could not quantize graph '{graph.name}' ({mode}: {first}); export with --precision fp32") from None
+    finally:
+        if prepared != path and prepared.exists():
+            prepared.unlink()
+
+
+def convert_fp16(path: Path, out: Path, keep_io_types: bool = True) -> None:
+    """fp16 weights and activations; inputs and outputs stay float32 when `keep_io_types`."""
+    import warnings
+
+    import onnx
+    from onnxconverter_common import float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one warning per weight truncated to fp16's range
+        converted = float16.convert_float_to_float16(onnx.load(str(path)), keep_io_types=keep_io_types)
+    onnx.save(converted, str(out))
+
+
+def median_ms(backend: OnnxBackend, graph: GraphSpec, runs: int = TIMING_RUNS) -> float:
+    feeds = example_inputs(graph, TIMING_BATCH, seed=0)
+    backend.run(feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        backend.run(feeds)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times))
+
+
+def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int) -> Quality:
+    quality = quality_function(spec.task)
+    if quality is None:
+        raise UnavailableError(
+            f"reduced precision needs a task metric to validate with, and task '{spec.task}' defines no `quality`; "
+            f"export '{spec.name}' with --precision fp32"
+        )
+    return quality(spec, backend, {"examples": examples, "data": data})
+
+
+def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
+    """Replace the validated fp32 graph at `path` by its `job.precision` version, in place.
+
+    Returns the manifest's "precision" entry: what was converted, the
+    timings that chose the int8 mode, and the task metric before and after.
+    """
+    config, precision = job.config, job.precision
+    fp32 = path.with_name("model.fp32.onnx")
+    path.rename(fp32)
+    entry: dict[str, Any] = {"precision": precision}
+    try:
+        if precision == "fp16":
+            convert_fp16(fp32, path)
+            entry["io_types"] = "float32"
+        elif not quantizable(fp32):
+            fp32.rename(path)
+            job.log(f"{job.spec.name}/{graph.name}: no {', '.join(INT8_OPS)} nodes, kept fp32")
+            return {"precision": "fp32", "reason": f"no {', '.join(INT8_OPS)} nodes"}
+        else:
+            entry.update(_pick_int8(job, graph, fp32, path))
+        entry["quality"] = _validate_quality(job, graph, fp32, path)
+    finally:
+        if fp32.exists():
+            fp32.unlink()
+    return entry
+
+
+def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
+    mode = job.config["int8_mode"]
+    modes = ["dynamic", "static"] if mode == "auto" else [mode]
+    if mode not in ("auto", "dynamic", "static"):
+        raise ZooError(f"export.int8_mode {mode!r} must be auto, dynamic or static")
+    if not any(op in STATIC_INT8_OPS for op in quantizable(fp32)):
+        modes = ["dynamic"]
+    timings = {"fp32": median_ms(OnnxBackend(fp32, graph), graph)}
+    for candidate in modes:
+        quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
+        timings[candidate] = median_ms(OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph), graph)
+    chosen = min(modes, key=timings.__getitem__)
+    path.with_name(f"model.{chosen}.onnx").rename(path)
+    for candidate in modes:
+        path.with_name(f"model.{candidate}.onnx").unlink(missing_ok=True)
+    job.log(
+        f"{job.spec.name}/{graph.name}: int8 {chosen} ("
+        + ", ".join(f"{name} {ms:.3f} ms" for name, ms in timings.items())
+        + f" at batch {TIMING_BATCH})"
+    )
+    return {
+        "int8_mode": chosen,
+        "quantized_ops": [op for op in quantizable(fp32) if chosen == "dynamic" or op in STATIC_INT8_OPS],
+        "median_ms_batch8": {name: round(ms, 4) for name, ms in timings.items()},
+    }
+
+
+def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
+    config = job.config
+    from zoo.config import load_config
+
+    data = Path(job.options.get("data") or load_config()["data"]["root"])
+    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"])
+    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"])
+    drop = reduced.relative_drop(reference)
+    job.log(
+        f"{job.spec.name}/{graph.name}: {reduced.metric} fp32 {reference.value:.4g} -> {job.precision} {reduced.value:.4g} "
+        f"(relative drop {drop:+.2%}, limit {config['max_quality_drop']:.0%}, {reduced.examples} examples)"
+    )
+    report = {
+        "metric": reduced.metric,
+        "description": reduced.description,
+        "higher_is_better": reduced.higher_is_better,
+        "examples": reduced.examples,
+        "fp32": reference.value,
+        job.precision: reduced.value,
+        "relative_drop": round(drop, 6),
+        "max_relative_drop": config["max_quality_drop"],
+    }
+    if drop > config["max_quality_drop"]:
+        raise ValidationError(
+            f"{job.precision} export of graph '{graph.name}' loses {drop:.1%} of {reduced.metric} "
+            f"({reference.value:.4g} -> {reduced.value:.4g}), over the {config['max_quality_drop']:.0%} limit "
+            f"(export.max_quality_drop); the bundle was not written"
+        )
+    return report
+
