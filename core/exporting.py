@@ -114,7 +114,7 @@ def export_model(
     if exporter.check:
         reason = import_dotted(exporter.check)()
         if reason:
-            raise UnavailableError(reason)
+            raise UnavailableError(reason.replace("<model>", spec.name))
     config = load_config(config_overrides)["export"]
     out = ensure_writable_dir(Path(out))
     model = load(name, weights)
