@@ -125,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="time backends side by side")
     p.add_argument("model")
     p.add_argument("--weights", type=Path)
-    p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline")
+    p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
     p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 exports on first use")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
     return parser
@@ -145,7 +146,7 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model")
-    parser.add_argument("--backend", help="torch, onnx, onnx-cuda or onnx-trt (default: [run] backend)")
+    parser.add_argument("--backend", help="torch, onnx, onnx-int8, onnx-fp16, onnx-cuda, onnx-trt, trt, trt-fp16 or trt-int8 (default: [run] backend)")
     parser.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
 
 
@@ -400,7 +401,8 @@ def _open(args, graph: str | None = None):
     spec = get_spec(args.model)
     backend = args.backend or load_config()["run"]["backend"]
     weights = str(args.weights) if args.weights else None
-    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights)
+    data = str(args.data) if getattr(args, "data", None) else None
+    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights, data=data)
 
 
 def cmd_run(args) -> int:
@@ -436,6 +438,7 @@ def cmd_bench(args) -> int:
 
     from zoo.api import get_spec, load
     from zoo.bench import format_table, measure
+    from zoo.errors import UnavailableError
     from zoo.runtime import check_backend, open_backend
 
     spec = get_spec(args.model)
@@ -448,17 +451,27 @@ def cmd_bench(args) -> int:
         raise ZooError(f"--batch {args.batch!r} must be comma-separated integers, e.g. 1,64") from None
     weights = str(args.weights) if args.weights else None
     model = load(args.model, weights) if "torch" in backends else None
-    opened = [open_backend(spec, b, args.model, graph=args.graph, weights=weights, model=model) for b in backends]
+    data = str(args.data) if args.data else None
+    opened, skipped = [], []
+    for name in backends:
+        try:
+            opened.append(open_backend(spec, name, args.model, graph=args.graph, weights=weights, model=model, data=data))
+        except UnavailableError as exc:  # int8 without MatMul/Gemm/LSTM, TensorRT without a GPU: say so, bench the rest
+            skipped.append({"backend": name, "reason": str(exc)})
+    if not opened:
+        raise UnavailableError("no backend could run: " + "; ".join(f"{s['backend']}: {s['reason']}" for s in skipped))
     results = []
     with tqdm(total=len(opened) * len(batches) * args.runs, desc=f"bench {spec.name}", unit="run", leave=False) as bar:
         for batch in batches:
             for backend in opened:
                 results.append(measure(backend, batch, args.runs, args.warmup, bar))
     if args.json:
-        print(json.dumps([m.to_json() for m in results], indent=2))
+        print(json.dumps([m.to_json() for m in results] + skipped, indent=2))
     else:
         print(f"{args.model}, graph '{spec.graph(args.graph).name}', {args.warmup} warm-up runs, median of {args.runs}")
         print(format_table(results))
+        for entry in skipped:
+            print(f"skipped {entry['backend']}: {entry['reason']}")
     return 0
 
 

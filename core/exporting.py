@@ -150,7 +150,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zoo"
 
 
-def cached_bundle(reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32") -> Path:
+def cached_bundle(
+    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+) -> Path:
     """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
 
     The cache key holds the weights' sha256, the opset and the zoo version, so
@@ -168,6 +170,9 @@ def cached_bundle(reference: str, weights: str | os.PathLike | None = None, prec
     bundle = folder / bundle_name(spec, resolved.variant)
     if not (bundle / "model.json").is_file():
         print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
-        export_model(reference, "onnx", folder, precision=precision, weights=weights, log=lambda line: print(line, file=sys.stderr))
+        export_model(
+            reference, "onnx", folder, precision=precision, weights=weights,
+            options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
+        )
     return bundle
 

@@ -365,6 +365,21 @@ class TrtBackend:
         return {t.name: np.asarray(outputs[t.name]) for t in self.graph.outputs}
 
 
+def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str) -> TrtBackend:
+    """A `precision` engine of the cached ONNX bundle's graph, built (and validated) on first use."""
+    reason = missing()
+    if reason:
+        raise UnavailableError(f"backend '{name}' runs TensorRT engines and this machine has {reason}; use --backend onnx")
+    from zoo.config import load_config
+
+    manifest = json.loads((Path(bundle) / "model.json").read_text())
+    engine = manifest.get("engines", {}).get(graph.name, {}).get(precision)
+    if engine is None:
+        build_engines(bundle, precision, load_config()["trt"])
+        engine = json.loads((Path(bundle) / "model.json").read_text())["engines"][graph.name][precision]
+    return TrtBackend(Path(bundle) / engine["file"], graph, name)
+
+
 def validate_engine(engine_path: Path, onnx_path: Path, graph: GraphSpec, plan: dict[str, Any], atol: float, seed: int) -> dict[str, Any]:
     """Engine vs ONNX Runtime at the profile's min, opt and max batch."""
     from zoo.runtime import OnnxBackend
