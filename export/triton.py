@@ -47,9 +47,10 @@ def _batched(graph: GraphSpec) -> bool:
     return all(t.shape and t.shape[0] == "batch" for t in graph.inputs + graph.outputs)
 
 
-def _tensor(tensor: TensorSpec, batched: bool) -> str:
+def _tensor(tensor: TensorSpec, batched: bool, static_batch: bool) -> str:
     dims = tensor.shape[1:] if batched else tensor.shape
-    dims_text = ", ".join("-1" if isinstance(d, str) else str(d) for d in dims)
+    # A static export fixed "batch" at 1; other symbolic axes stay variable (-1).
+    dims_text = ", ".join(("1" if d == "batch" and static_batch else "-1") if isinstance(d, str) else str(d) for d in dims)
     return f'  {{\n    name: "{tensor.name}"\n    data_type: {TRITON_DTYPES[tensor.dtype]}\n    dims: [ {dims_text} ]\n  }}'
 
 
@@ -57,8 +58,8 @@ def config_text(name: str, graph: GraphSpec, triton: dict[str, Any], dynamic_bat
     """config.pbtxt for one graph, in protobuf text format."""
     batched = dynamic_batch and _batched(graph)
     lines = [f'name: "{name}"', 'platform: "onnxruntime_onnx"', f"max_batch_size: {triton['max_batch_size'] if batched else 0}"]
-    lines.append("input [\n" + ",\n".join(_tensor(t, batched) for t in graph.inputs) + "\n]")
-    lines.append("output [\n" + ",\n".join(_tensor(t, batched) for t in graph.outputs) + "\n]")
+    lines.append("input [\n" + ",\n".join(_tensor(t, batched, not dynamic_batch) for t in graph.inputs) + "\n]")
+    lines.append("output [\n" + ",\n".join(_tensor(t, batched, not dynamic_batch) for t in graph.outputs) + "\n]")
     if batched:
         preferred = ", ".join(str(b) for b in triton["preferred_batch_sizes"] if b <= triton["max_batch_size"])
         lines.append(
