@@ -141,12 +141,37 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
         raise ZooError(f"the exported graph '{graph.name}' fails the ONNX checker: {str(exc).splitlines()[0]}") from None
-    model = onnx.shape_inference.infer_shapes(model)
+    model = onnx.shape_inference.infer_shapes(inline_constant_identities(model))
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
+
+
+def inline_constant_identities(model):
+    """Replace Identity nodes on initializers by initializers of the output's name.
+
+    The TorchScript exporter emits them for weights shared after batch-norm
+    folding; OpenCV's DNN importer (and other small runtimes) reject Identity on
+    a constant. The graph computes the same thing without them.
+    """
+    from onnx import numpy_helper
+
+    initializers = {t.name: t for t in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    kept = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in initializers and node.output[0] not in outputs:
+            copy = numpy_helper.from_array(numpy_helper.to_array(initializers[node.input[0]]), node.output[0])
+            model.graph.initializer.append(copy)
+            initializers[copy.name] = copy
+        else:
+            kept.append(node)
+    if len(kept) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+    return model
 
 
 def validate(module, graph: GraphSpec, path: Path, config: dict[str, Any]):

@@ -25,7 +25,7 @@
 #include <onnxruntime_cxx_api.h>
 #endif
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps model.json's graph order: the first graph is the main one
 
 namespace {
 
