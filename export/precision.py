@@ -147,6 +147,9 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
             return {"precision": "fp32", "reason": f"no {', '.join(INT8_OPS)} nodes"}
         else:
             entry.update(_pick_int8(job, graph, fp32, path))
+            if entry["int8_mode"] is None:
+                fp32.rename(path)
+                return {"precision": "fp32", "reason": "int8 was not faster", "median_ms_batch8": entry["median_ms_batch8"]}
         if graph.name == job.spec.graphs[0].name:
             entry["quality"] = _validate_quality(job, graph, fp32, path)
         else:
@@ -169,17 +172,20 @@ def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
         quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
         timings[candidate] = median_ms(OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph), graph)
     chosen = min(modes, key=timings.__getitem__)
-    path.with_name(f"model.{chosen}.onnx").rename(path)
+    if mode == "auto" and timings[chosen] >= timings["fp32"]:
+        chosen = None  # int8 would only cost accuracy here: keep the graph fp32
+    else:
+        path.with_name(f"model.{chosen}.onnx").rename(path)
     for candidate in modes:
         path.with_name(f"model.{candidate}.onnx").unlink(missing_ok=True)
     job.log(
-        f"{job.spec.name}/{graph.name}: int8 {chosen} ("
+        f"{job.spec.name}/{graph.name}: " + (f"int8 {chosen}" if chosen else "kept fp32, int8 was not faster") + " ("
         + ", ".join(f"{name} {ms:.3f} ms" for name, ms in timings.items())
         + f" at batch {TIMING_BATCH})"
     )
     return {
         "int8_mode": chosen,
-        "quantized_ops": [op for op in quantizable(fp32) if chosen == "dynamic" or op in STATIC_INT8_OPS],
+        "quantized_ops": [op for op in quantizable(fp32) if chosen == "dynamic" or (chosen and op in STATIC_INT8_OPS)],
         "median_ms_batch8": {name: round(ms, 4) for name, ms in timings.items()},
     }
 

@@ -210,12 +210,15 @@ def test_int8_refuses_models_it_would_not_change(tiny_weights, tmp_path):
 
 @needs_data
 def test_int8_quantizes_gemm_and_reports_the_metric_drop(mlp_weights, tmp_path):
-    result = zoo_cli("export", "mlpgen", "--precision", "int8", "--weights", mlp_weights, "-o", tmp_path, "--data", MNIST)
+    # "auto" keeps whichever of dynamic/static is faster, or fp32 when neither is (timing-dependent);
+    # a fixed mode makes the outcome deterministic.
+    result = zoo_cli("export", "mlpgen", "--precision", "int8", "--weights", mlp_weights, "-o", tmp_path, "--data", MNIST,
+                     env={"ZOO_EXPORT_INT8_MODE": "static"})
     assert result.returncode == 0, result.stderr
     entry = read_json(tmp_path / "mlpgen" / "model.json")["graphs"]["model"]
     reduced = entry["reduced_precision"]
-    assert reduced["int8_mode"] in ("dynamic", "static") and set(reduced["quantized_ops"]) & {"Gemm", "MatMul"}
-    assert set(reduced["median_ms_batch8"]) >= {"fp32", "dynamic", "static"}
+    assert reduced["int8_mode"] == "static" and set(reduced["quantized_ops"]) == {"Gemm"}
+    assert set(reduced["median_ms_batch8"]) == {"fp32", "static"}
     assert reduced["quality"]["relative_drop"] <= 0.1 and "relative drop" in result.stdout + result.stderr
     ops = {n.op_type for n in onnx.load(str(tmp_path / "mlpgen" / "model.onnx")).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "QGemm", "QLinearMatMul"}
