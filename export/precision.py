@@ -102,8 +102,35 @@ def convert_fp16(path: Path, out: Path, keep_io_types: bool = True) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one warning per weight truncated to fp16's range
-        converted = float16.convert_float_to_float16(onnx.load(str(path)), keep_io_types=keep_io_types)
+        converted = float16.convert_float_to_float16(separate_consumed_outputs(onnx.load(str(path))), keep_io_types=keep_io_types)
     onnx.save(converted, str(out))
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ZooError(f"the fp16 conversion of {path.parent.name}/{path.name} does not load in ONNX Runtime ({first}); export fp32") from None
+
+
+def separate_consumed_outputs(model):
+    """Give graph outputs that other nodes also read an Identity of their own.
+
+    onnxconverter-common casts a kept-float32 output in place, so a node that
+    reads the same tensor would see float32 beside float16 operands (an
+    invalid graph, as with a VAE decoder returning both logits and an image).
+    """
+    from onnx import helper
+
+    outputs = {o.name for o in model.graph.output}
+    consumed = {name for node in model.graph.node for name in node.input} & outputs
+    for name in consumed:
+        internal = f"{name}__internal"
+        for node in model.graph.node:
+            node.output[:] = [internal if o == name else o for o in node.output]
+            node.input[:] = [internal if i == name else i for i in node.input]
+        model.graph.node.append(helper.make_node("Identity", [internal], [name], name=f"{name}__output"))
+    return model
 
 
 def median_ms(backend: OnnxBackend, graph: GraphSpec, runs: int = TIMING_RUNS) -> float:
