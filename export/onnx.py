@@ -15,7 +15,7 @@ import numpy as np
 
 import zoo
 from zoo.export import precision
-from zoo.errors import ValidationError, ZooError
+from zoo.errors import UnavailableError, ValidationError, ZooError
 from zoo.runtime import OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
 from zoo.tensors import example_inputs
@@ -78,6 +78,12 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             "parity": parity,
             **({"reduced_precision": reduced} if reduced else {}),
         }
+    reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
+    if job.precision == "int8" and reduced and all(p == "fp32" for p in reduced):
+        raise UnavailableError(
+            f"int8 made no graph of '{job.spec.name}' faster on this CPU (see the timings above), so the bundle would be "
+            f"fp32; export it with --precision fp32"
+        )
     return {"opset": job.config["opset"], "exporter": job.config["exporter"], "graphs": graphs}
 
 
