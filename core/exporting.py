@@ -83,6 +83,8 @@ def inspect_model(
     exporter = registry().exporter(target)
     if not exporter.inspect:
         raise UnavailableError(f"target '{target}' has no --check-only report; run `zoo export {name} --target {target}`")
+    if precision not in exporter.precisions:
+        raise UnknownNameError(f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}")
     bundle = cached_bundle(name, weights)
     return import_dotted(exporter.inspect)(bundle, load_config(config_overrides), precision)
 

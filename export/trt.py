@@ -385,8 +385,7 @@ def validate_engine(engine_path: Path, onnx_path: Path, graph: GraphSpec, plan: 
     from zoo.runtime import OnnxBackend
 
     engine, reference = TrtBackend(engine_path, graph), OnnxBackend(onnx_path, graph)
-    batches = sorted({shapes["min"][0] for shapes in plan["profile"].values()} | {shapes["opt"][0] for shapes in plan["profile"].values()}
-                     | {shapes["max"][0] for shapes in plan["profile"].values()})
+    batches = sorted({shapes[key][0] for shapes in plan["profile"].values() for key in ("min", "opt", "max")})
     report = {"atol": atol, "batch_sizes": batches, "max_abs": {}}
     for batch in batches:
         feeds = example_inputs(graph, batch, seed + batch)
@@ -403,13 +402,12 @@ def validate_engine(engine_path: Path, onnx_path: Path, graph: GraphSpec, plan: 
 
 
 def gpu_name() -> str:
-    from polygraphy import cuda  # noqa: F401 -- polygraphy loads libcudart for the query below
-
-    cudart = ctypes.CDLL("libcuda.so.1")
+    """The name of GPU 0, from the CUDA driver API (the device engines are built on)."""
+    cuda = ctypes.CDLL("libcuda.so.1")
     device, name = ctypes.c_int(0), ctypes.create_string_buffer(256)
-    cudart.cuInit(0)
-    cudart.cuDeviceGet(ctypes.byref(device), 0)
-    cudart.cuDeviceGetName(name, 256, device)
+    cuda.cuInit(0)
+    cuda.cuDeviceGet(ctypes.byref(device), 0)
+    cuda.cuDeviceGetName(name, 256, device)
     return name.value.decode()
 
 
