@@ -380,12 +380,18 @@ def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str) ->
     return TrtBackend(Path(bundle) / engine["file"], graph, name)
 
 
-def validate_engine(engine_path: Path, onnx_path: Path, graph: GraphSpec, plan: dict[str, Any], atol: float, seed: int) -> dict[str, Any]:
-    """Engine vs ONNX Runtime at the profile's min, opt and max batch."""
+def profile_batches(input_shapes: dict[str, list[int | str]], trt: dict[str, Any]) -> list[int]:
+    """The batch sizes an engine is validated at: the profile's min, opt and max, or 1 for a static batch."""
+    if any("batch" in dims for dims in input_shapes.values()):
+        return sorted({trt["min_batch"], trt["opt_batch"], trt["max_batch"]})
+    return [1]
+
+
+def validate_engine(engine_path: Path, onnx_path: Path, graph: GraphSpec, batches: list[int], atol: float, seed: int) -> dict[str, Any]:
+    """Engine vs ONNX Runtime on fresh example inputs at each of `batches`."""
     from zoo.runtime import OnnxBackend
 
     engine, reference = TrtBackend(engine_path, graph), OnnxBackend(onnx_path, graph)
-    batches = sorted({shapes[key][0] for shapes in plan["profile"].values() for key in ("min", "opt", "max")})
     report = {"atol": atol, "batch_sizes": batches, "max_abs": {}}
     for batch in batches:
         feeds = example_inputs(graph, batch, seed + batch)
@@ -420,7 +426,8 @@ def build_graph_engines(bundle: Path, manifest: dict[str, Any], precision: str, 
     for name, entry in manifest["graphs"].items():
         graph = spec.graph(name)
         onnx_path = Path(bundle) / entry["file"]
-        plan = engine_plan(onnx_input_shapes(onnx_path), trt_config, precision, graph.example_axes)
+        shapes = onnx_input_shapes(onnx_path)
+        plan = engine_plan(shapes, trt_config, precision, graph.example_axes)
         calibrator = None
         if precision == "int8":
             size = plan["calibration"]["batch_size"]
@@ -429,7 +436,8 @@ def build_graph_engines(bundle: Path, manifest: dict[str, Any], precision: str, 
         engine_path = onnx_path.with_name(f"model-{precision}.plan")
         with atomic_file(engine_path) as temporary:
             temporary.write_bytes(build_engine(onnx_path, plan, calibrator))
-            parity = validate_engine(temporary, onnx_path, graph, plan, trt_config[f"atol_{precision}"], 4321)
+            batches = profile_batches(shapes, trt_config)
+            parity = validate_engine(temporary, onnx_path, graph, batches, trt_config[f"atol_{precision}"], 4321)
         log(f"{manifest['model']}/{name}: TensorRT {precision} engine vs ONNX Runtime max abs "
             + ", ".join(f"{k} {v:.2e}" for k, v in parity["max_abs"].items()) + f" (atol {parity['atol']:g}): ok")
         engines.setdefault(name, {})[precision] = {

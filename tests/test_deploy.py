@@ -154,6 +154,8 @@ def test_engine_plan_is_data():
     assert trt.engine_plan({"z": [1, 100]}, TRT_CONFIG, "fp32")["profile"]["z"]["max"] == [1, 100]  # a static batch stays fixed
     assert trt.engine_plan({"z": ["batch", 100]}, TRT_CONFIG, "int8")["calibration"]["batch_size"] == 8
     assert trt.engine_plan({"z": ["batch"]}, {**TRT_CONFIG, "timing_cache": "/x/t.cache"}, "fp32")["timing_cache"] == "/x/t.cache"
+    assert trt.profile_batches({"z": ["batch", 100]}, TRT_CONFIG) == [1, 8, 64]
+    assert trt.profile_batches({"z": [1, 100]}, TRT_CONFIG) == [1]
     with pytest.raises(ConfigError, match="min .* <= opt"):
         trt.engine_plan({"z": ["batch"]}, {**TRT_CONFIG, "min_batch": 16}, "fp32")
     with pytest.raises(ConfigError, match="symbolic axis 'sequence'"):
