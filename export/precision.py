@@ -99,7 +99,11 @@ def convert_fp16(path: Path, out: Path, keep_io_types: bool = True) -> None:
     import warnings
 
     import onnx
-    from onnxconverter_common import float16
+
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise UnavailableError("fp16 conversion needs onnxconverter-common; pip install 'aigc-zoo[deploy]'") from None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one warning per weight truncated to fp16's range

@@ -180,9 +180,13 @@ def readiness(path: Path) -> dict[str, Any]:
     import io
 
     import onnx
-    import onnx_graphsurgeon as gs
-    from polygraphy.backend.onnx import fold_constants
-    from polygraphy.logger import G_LOGGER
+
+    try:
+        import onnx_graphsurgeon as gs
+        from polygraphy.backend.onnx import fold_constants
+        from polygraphy.logger import G_LOGGER
+    except ImportError:
+        raise UnavailableError("the TensorRT readiness report needs polygraphy and onnx-graphsurgeon; pip install 'aigc-zoo[deploy]'") from None
 
     original = onnx.load(str(path))
     before = len(original.graph.node)
