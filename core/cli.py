@@ -104,7 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float)
     p.add_argument("--exporter", choices=("dynamo", "torchscript"))
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 (default: [data] root)")
+    p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
+    p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
+    _add_engine_arguments(p)
     p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("build-engine", help="build TensorRT engines for an exported ONNX bundle (on the GPU machine)")
+    p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export NAME --target onnx`")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    _add_engine_arguments(p)
+    p.set_defaults(handler=cmd_build_engine)
 
     p = commands.add_parser("run", help="sample from or apply a model")
     _add_backend_arguments(p)
@@ -135,19 +145,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="time backends side by side")
     p.add_argument("model")
     p.add_argument("--weights", type=Path)
-    p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline")
+    p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
     p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 exports on first use")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
     return parser
 
 
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TensorRT engines (default: [trt] in zoo.toml)")
+    group.add_argument("--min-batch", type=int, help="smallest batch of the optimization profile")
+    group.add_argument("--opt-batch", type=int, help="batch TensorRT tunes for")
+    group.add_argument("--max-batch", type=int, help="largest batch of the optimization profile")
+    group.add_argument("--timing-cache", type=Path, help="timing cache file reused across builds")
+
+
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model")
-    parser.add_argument("--backend", help="torch, onnx, onnx-cuda or onnx-trt (default: [run] backend)")
+    parser.add_argument("--backend", help="torch, onnx, onnx-int8, onnx-fp16, onnx-cuda, onnx-trt, trt, trt-fp16 or trt-int8 (default: [run] backend)")
     parser.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
 
 
@@ -373,10 +392,39 @@ def cmd_export(args) -> int:
             if value is not None
         }
     }
+    overrides["trt"] = _trt_overrides(args)
+    if args.check_only:
+        from zoo.exporting import inspect_model
+
+        report = inspect_model(args.model, args.target, weights=args.weights, config_overrides=overrides, precision=args.precision)
+        print(json.dumps(report.data, indent=2) if args.json else report.text)
+        return 0
+    options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
-        args.model, args.target, args.out, precision=args.precision, weights=args.weights, config_overrides=overrides
+        args.model, args.target, args.out, precision=args.precision, weights=args.weights,
+        config_overrides=overrides, options=options,
     )
     print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
+    return 0
+
+
+def _trt_overrides(args) -> dict[str, Any]:
+    pairs = (
+        ("min_batch", getattr(args, "min_batch", None)),
+        ("opt_batch", getattr(args, "opt_batch", None)),
+        ("max_batch", getattr(args, "max_batch", None)),
+        ("timing_cache", str(args.timing_cache) if getattr(args, "timing_cache", None) else None),
+    )
+    return {key: value for key, value in pairs if value is not None}
+
+
+def cmd_build_engine(args) -> int:
+    from zoo.config import load_config
+    from zoo.export.trt import build_engines
+
+    config = load_config({"trt": _trt_overrides(args)})
+    for line in build_engines(args.bundle, args.precision, config["trt"]):
+        print(line)
     return 0
 
 
@@ -388,7 +436,8 @@ def _open(args, graph: str | None = None):
     spec = get_spec(args.model)
     backend = args.backend or load_config()["run"]["backend"]
     weights = str(args.weights) if args.weights else None
-    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights)
+    data = str(args.data) if getattr(args, "data", None) else None
+    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights, data=data)
 
 
 def cmd_run(args) -> int:
@@ -424,6 +473,7 @@ def cmd_bench(args) -> int:
 
     from zoo.api import get_spec, load
     from zoo.bench import format_table, measure
+    from zoo.errors import UnavailableError
     from zoo.runtime import check_backend, open_backend
 
     spec = get_spec(args.model)
@@ -436,17 +486,27 @@ def cmd_bench(args) -> int:
         raise ZooError(f"--batch {args.batch!r} must be comma-separated integers, e.g. 1,64") from None
     weights = str(args.weights) if args.weights else None
     model = load(args.model, weights) if "torch" in backends else None
-    opened = [open_backend(spec, b, args.model, graph=args.graph, weights=weights, model=model) for b in backends]
+    data = str(args.data) if args.data else None
+    opened, skipped = [], []
+    for name in backends:
+        try:
+            opened.append(open_backend(spec, name, args.model, graph=args.graph, weights=weights, model=model, data=data))
+        except UnavailableError as exc:  # int8 without MatMul/Gemm/LSTM, TensorRT without a GPU: say so, bench the rest
+            skipped.append({"backend": name, "reason": str(exc)})
+    if not opened:
+        raise UnavailableError("no backend could run: " + "; ".join(f"{s['backend']}: {s['reason']}" for s in skipped))
     results = []
     with tqdm(total=len(opened) * len(batches) * args.runs, desc=f"bench {spec.name}", unit="run", leave=False) as bar:
         for batch in batches:
             for backend in opened:
                 results.append(measure(backend, batch, args.runs, args.warmup, bar))
     if args.json:
-        print(json.dumps([m.to_json() for m in results], indent=2))
+        print(json.dumps([m.to_json() for m in results] + skipped, indent=2))
     else:
         print(f"{args.model}, graph '{spec.graph(args.graph).name}', {args.warmup} warm-up runs, median of {args.runs}")
         print(format_table(results))
+        for entry in skipped:
+            print(f"skipped {entry['backend']}: {entry['reason']}")
     return 0
 
 

@@ -64,6 +64,31 @@ class ExportJob:
         }
 
 
+@dataclass
+class Report:
+    """What `zoo export --check-only` prints: text for people, data for --json."""
+
+    text: str
+    data: dict[str, Any]
+
+
+def inspect_model(
+    name: str,
+    target: str,
+    weights: str | os.PathLike | None = None,
+    config_overrides: dict[str, dict[str, Any]] | None = None,
+    precision: str = "fp32",
+) -> Report:
+    """The target's report on `name`'s ONNX bundle (exported to the cache on first use)."""
+    exporter = registry().exporter(target)
+    if not exporter.inspect:
+        raise UnavailableError(f"target '{target}' has no --check-only report; run `zoo export {name} --target {target}`")
+    if precision not in exporter.precisions:
+        raise UnknownNameError(f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}")
+    bundle = cached_bundle(name, weights)
+    return import_dotted(exporter.inspect)(bundle, load_config(config_overrides), precision)
+
+
 def bundle_name(spec: ModelSpec, variant: str) -> str:
     return spec.name if variant in ("default", "custom") else f"{spec.name}-{variant}"
 
@@ -91,7 +116,7 @@ def export_model(
     if exporter.check:
         reason = import_dotted(exporter.check, f"the check of target '{target}'")()
         if reason:
-            raise UnavailableError(reason)
+            raise UnavailableError(reason.replace("<model>", spec.name))
     config = load_config(config_overrides)["export"]
     out = ensure_writable_dir(Path(out))
     model = load(name, weights)
@@ -127,8 +152,10 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zoo"
 
 
-def cached_bundle(reference: str, weights: str | os.PathLike | None = None) -> Path:
-    """An ONNX bundle of `reference` from the export cache, exported on first use.
+def cached_bundle(
+    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+) -> Path:
+    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
 
     The cache key holds the weights' sha256, the opset and the zoo version, so
     new weights or a new zoo never reuse a stale export. Finding a cached
@@ -140,10 +167,14 @@ def cached_bundle(reference: str, weights: str | os.PathLike | None = None) -> P
     resolved = resolve_weights(reference, weights)
     sha256 = resolved.sha256 or file_sha256(resolved.path)
     opset = load_config()["export"]["opset"]
-    folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{sha256[:16]}-opset{opset}-{__version__}"
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{sha256[:16]}-opset{opset}-{__version__}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
     if not (bundle / "model.json").is_file():
-        print(f"zoo: exporting {reference} to the cache ({bundle}) on first use", file=sys.stderr)
-        export_model(reference, "onnx", folder, weights=weights, log=lambda line: print(line, file=sys.stderr))
+        print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
+        export_model(
+            reference, "onnx", folder, precision=precision, weights=weights,
+            options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
+        )
     return bundle
 

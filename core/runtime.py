@@ -17,12 +17,24 @@ import numpy as np
 from zoo.errors import UnavailableError, UnknownNameError
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
 
-BACKENDS = ("torch", "onnx", "onnx-cuda", "onnx-trt")
+# "<runtime>[-<precision>]": onnx-int8 runs the int8 export on ONNX Runtime's CPU provider,
+# trt-fp16 an fp16 TensorRT engine. Reduced-precision exports are made and validated on first use.
+BACKENDS = (
+    "torch", "onnx", "onnx-fp16", "onnx-int8", "onnx-cuda", "onnx-cuda-fp16", "onnx-trt",
+    "trt", "trt-fp16", "trt-int8",
+)
 _PROVIDERS = {
     "onnx": ["CPUExecutionProvider"],
     "onnx-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
     "onnx-trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def split_backend(name: str) -> tuple[str, str]:
+    """"onnx-int8" -> ("onnx", "int8"); names without a precision suffix are fp32."""
+    runtime, _, last = name.rpartition("-")
+    return (runtime, last) if last in PRECISIONS else (name, "fp32")
 
 
 class Backend(Protocol):
@@ -64,7 +76,7 @@ class OnnxBackend:
             import onnxruntime as ort
         except ImportError:
             raise UnavailableError("onnxruntime is not installed; pip install 'aigc-zoo[cpu]'") from None
-        wanted = _PROVIDERS[kind]
+        wanted = _PROVIDERS[split_backend(kind)[0]]
         if wanted[0] not in ort.get_available_providers():
             raise UnavailableError(
                 f"backend '{kind}' needs ONNX Runtime's {wanted[0]}, which this installation lacks "
@@ -95,9 +107,11 @@ def open_backend(
     graph: str | None = None,
     weights: str | None = None,
     model: Any = None,
+    data: str | None = None,
 ) -> Backend:
     """A backend for one graph of a model. ONNX backends use a cached export,
-    made on first use; `model` reuses an already loaded torch model."""
+    made on first use; `model` reuses an already loaded torch model; `data`
+    feeds the task metric that validates fp16/int8 exports."""
     check_backend(backend)
     graph_spec = spec.graph(graph)
     reference = reference or spec.name
@@ -108,6 +122,11 @@ def open_backend(
         return TorchBackend(graph_module(model, graph_spec), graph_spec)
     from zoo.exporting import cached_bundle
 
-    bundle = cached_bundle(reference, weights)
+    runtime, precision = split_backend(backend)
+    if runtime == "trt":
+        from zoo.export.trt import engine_backend
+
+        return engine_backend(cached_bundle(reference, weights), graph_spec, precision, backend)
+    bundle = cached_bundle(reference, weights, precision, data)
     manifest = json.loads((bundle / "model.json").read_text())
     return OnnxBackend(bundle / manifest["graphs"][graph_spec.name]["file"], graph_spec, backend)

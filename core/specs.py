@@ -154,7 +154,10 @@ class ExporterSpec:
     `export` is a dotted path to `export(job: zoo.ExportJob) -> dict`, which
     writes files into `job.out_dir` and returns the manifest entries it adds.
     `check` is a dotted path to `check() -> str | None` returning why the
-    target cannot run on this machine, or None when it can.
+    target cannot run on this machine, or None when it can. `inspect`, when
+    given, is a dotted path to `inspect(bundle, config, precision) ->
+    zoo.exporting.Report`: what the target would make of an ONNX bundle,
+    computed without the target's runtime (`zoo export --check-only`).
     """
 
     name: str
@@ -162,6 +165,7 @@ class ExporterSpec:
     precisions: tuple[str, ...] = ("fp32",)
     tasks: tuple[str, ...] = TASKS
     check: str | None = None
+    inspect: str | None = None
     description: str = ""
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 import zoo
-from zoo.errors import ValidationError, ZooError
+from zoo.export import precision
+from zoo.errors import UnavailableError, ValidationError, ZooError
 from zoo.runtime import OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
 from zoo.tensors import example_inputs
@@ -28,8 +29,9 @@ def register_exporters(register):
             name="onnx",
             export="zoo.export.onnx:export",
             check="zoo.export.onnx:check",
-            precisions=("fp32",),
-            description="ONNX graph validated against PyTorch, with manifest and test vectors",
+            precisions=("fp32", "fp16", "int8"),
+            description="ONNX graph validated against PyTorch, with manifest and test vectors; "
+            "fp16/int8 validated by the task metric",
         )
     )
 
@@ -45,13 +47,24 @@ def check() -> str | None:
 def export(job: zoo.ExportJob) -> dict[str, Any]:
     """Export every graph of the model; return the manifest's "graphs" entry."""
     graphs = {}
+    written = {}
     for graph in job.spec.graphs:
         folder = job.graph_dir(graph)
         path = folder / "model.onnx"
         module = graph_module(job.model, graph)
         write_onnx(module, graph, path, job.config, job.metadata(graph))
-        parity, vectors = validate(module, graph, path, job.config)
+        written[graph.name] = (path, *validate(module, graph, path, job.config))
+    if job.precision == "int8":
+        precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()})
+    for graph in job.spec.graphs:
+        path, parity, vectors = written[graph.name]
+        folder = path.parent
         job.log(f"{job.spec.name}/{graph.name}: " + describe_parity(parity, job.config))
+        reduced = None
+        if job.precision != "fp32":
+            reduced = precision.reduce_graph(job, graph, path)
+            # The test vectors are what this file computes, so consumers can check they run it right.
+            vectors = (vectors[0], OnnxBackend(path, graph).run(vectors[0]))
         test_dir = write_test_data(folder / "test_data_set_0", graph, vectors)
         graphs[graph.name] = {
             "file": str(path.relative_to(job.out_dir)),
@@ -62,7 +75,14 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             "postprocessing": graph.postprocessing,
             "test_data": str(test_dir.relative_to(job.out_dir)),
             "parity": parity,
+            **({"reduced_precision": reduced} if reduced else {}),
         }
+    reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
+    if job.precision == "int8" and reduced and all(p == "fp32" for p in reduced):
+        raise UnavailableError(
+            f"int8 made no graph of '{job.spec.name}' faster on this CPU (see the timings above), so the bundle would be "
+            f"fp32; export it with --precision fp32"
+        )
     return {"opset": job.config["opset"], "exporter": job.config["exporter"], "graphs": graphs}
 
 
@@ -139,12 +159,37 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
         raise ZooError(f"the exported graph '{graph.name}' fails the ONNX checker: {str(exc).splitlines()[0]}") from None
-    model = onnx.shape_inference.infer_shapes(model)
+    model = onnx.shape_inference.infer_shapes(inline_constant_identities(model))
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
+
+
+def inline_constant_identities(model):
+    """Replace Identity nodes on initializers by initializers of the output's name.
+
+    The TorchScript exporter emits them for weights shared after batch-norm
+    folding; OpenCV's DNN importer (and other small runtimes) reject Identity on
+    a constant. The graph computes the same thing without them.
+    """
+    from onnx import numpy_helper
+
+    initializers = {t.name: t for t in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    kept = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in initializers and node.output[0] not in outputs:
+            copy = numpy_helper.from_array(numpy_helper.to_array(initializers[node.input[0]]), node.output[0])
+            model.graph.initializer.append(copy)
+            initializers[copy.name] = copy
+        else:
+            kept.append(node)
+    if len(kept) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+    return model
 
 
 def validate(module, graph: GraphSpec, path: Path, config: dict[str, Any]):

@@ -15,6 +15,7 @@ from zoo.images import save_grid, to_uint8
 from zoo.metrics import class_coverage, frechet_distance, pooled_pixels
 from zoo.runtime import Backend, open_backend
 from zoo.specs import ModelSpec
+from zoo.tasks import Quality
 from zoo.tensors import example_inputs
 
 EVAL_SAMPLES = 2000
@@ -166,6 +167,14 @@ def has_encoder(spec: ModelSpec) -> bool:
     names = {graph.name: graph for graph in spec.graphs}
     return "encoder" in names and {t.name for t in names["encoder"].outputs} >= {"mu", "logvar"} and \
         "logits" in {t.name for t in spec.graphs[0].outputs}
+
+
+def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
+    """Held-out Frechet distance of `options["examples"]` samples: the metric reduced precisions must keep."""
+    count = options["examples"]
+    value = generator_metrics(backend, Path(options["data"]), count)["heldout_fd_pix8"]
+    description = f"Frechet distance of {count} samples (latent seed 0) to held-out MNIST, 8x8 pooled pixels"
+    return Quality("heldout_fd_pix8", value, higher_is_better=False, examples=count, description=description)
 
 
 def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:

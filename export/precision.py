@@ -1,0 +1,275 @@
+"""Reduced-precision ONNX graphs: int8 with ONNX Runtime quantization, fp16
+with onnxconverter-common, both validated by the task's own metric.
+
+Only the operator types that int8 makes faster on a CPU are quantized
+(MatMul, Gemm, LSTM); int8 convolutions measured 2-4x slower than fp32 on
+this machine's CPU, so Conv and ConvTranspose stay float. Quantization is
+static (calibrated on the model's own inputs) or dynamic (activation ranges
+computed per call); "auto" builds both and keeps the faster one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import UnavailableError, ValidationError, ZooError
+from zoo.runtime import OnnxBackend
+from zoo.specs import GraphSpec, ModelSpec
+from zoo.tasks import Quality, quality_function
+from zoo.tensors import example_inputs
+
+INT8_OPS = ("MatMul", "Gemm", "LSTM")
+STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
+TIMING_BATCH = 8
+TIMING_RUNS = 20
+MIN_SPEEDUP = 1.1  # int8 must beat fp32 by this factor to be kept: smaller gains are timing noise here
+
+
+def operator_types(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def quantizable(path: Path) -> list[str]:
+    """The int8-worthy operator types present in a graph."""
+    present = operator_types(path)
+    return [op for op in INT8_OPS if op in present]
+
+
+def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path]) -> None:
+    """Refuse int8 for a model none of whose graphs int8 would change."""
+    if not any(quantizable(path) for path in graph_files.values()):
+        raise UnavailableError(
+            f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(INT8_OPS)} nodes, the only operators "
+            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); export it with --precision fp32"
+        )
+
+
+class _Feeds:
+    """onnxruntime.quantization.CalibrationDataReader over a list of feed dicts."""
+
+    def __init__(self, batches: list[dict[str, np.ndarray]]):
+        self._batches = iter(batches)
+
+    def get_next(self):
+        return next(self._batches, None)
+
+
+def calibration_batches(graph: GraphSpec, examples: int, seed: int, batch: int = 16) -> list[dict[str, np.ndarray]]:
+    """Inputs drawn as the graph declares them (for generators these are the real input distribution)."""
+    return [example_inputs(graph, min(batch, examples - start), seed + start) for start in range(0, examples, batch)]
+
+
+def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: dict[str, Any]) -> None:
+    """Write an int8 version of the fp32 graph `path` to `out` ("dynamic" or "static")."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = out.with_name(out.stem + ".pre.onnx")
+    try:
+        quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+    except Exception:  # pre-processing is an optimisation; quantize the original when it cannot run
+        prepared = path
+    ops = quantizable(path)
+    try:
+        if mode == "dynamic":
+            quantize_dynamic(str(prepared), str(out), op_types_to_quantize=ops, weight_type=QuantType.QInt8)
+        else:
+            static_ops = [op for op in ops if op in STATIC_INT8_OPS]
+            reader = _Feeds(calibration_batches(graph, config["calibration_examples"], config["seed"] + 7))
+            quantize_static(
+                str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=static_ops,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            )
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ZooError(f"ONNX Runtime could not quantize graph '{graph.name}' ({mode}: {first}); export with --precision fp32") from None
+    finally:
+        if prepared != path and prepared.exists():
+            prepared.unlink()
+
+
+def convert_fp16(path: Path, out: Path, keep_io_types: bool = True) -> None:
+    """fp16 weights and activations; inputs and outputs stay float32 when `keep_io_types`."""
+    import warnings
+
+    import onnx
+
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise UnavailableError("fp16 conversion needs onnxconverter-common; pip install 'aigc-zoo[deploy]'") from None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one warning per weight truncated to fp16's range
+        converted = float16.convert_float_to_float16(separate_consumed_outputs(onnx.load(str(path))), keep_io_types=keep_io_types)
+    onnx.save(converted, str(out))
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ZooError(f"the fp16 conversion of {path.parent.name}/{path.name} does not load in ONNX Runtime ({first}); export fp32") from None
+
+
+def separate_consumed_outputs(model):
+    """Give graph outputs that other nodes also read an Identity of their own.
+
+    onnxconverter-common casts a kept-float32 output in place, so a node that
+    reads the same tensor would see float32 beside float16 operands (an
+    invalid graph, as with a VAE decoder returning both logits and an image).
+    """
+    from onnx import helper
+
+    outputs = {o.name for o in model.graph.output}
+    consumed = {name for node in model.graph.node for name in node.input} & outputs
+    for name in consumed:
+        internal = f"{name}__internal"
+        for node in model.graph.node:
+            node.output[:] = [internal if o == name else o for o in node.output]
+            node.input[:] = [internal if i == name else i for i in node.input]
+        model.graph.node.append(helper.make_node("Identity", [internal], [name], name=f"{name}__output"))
+    return model
+
+
+def median_ms(backend: OnnxBackend, graph: GraphSpec, runs: int = TIMING_RUNS) -> float:
+    feeds = example_inputs(graph, TIMING_BATCH, seed=0)
+    backend.run(feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        backend.run(feeds)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times))
+
+
+def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int) -> Quality:
+    quality = quality_function(spec.task)
+    if quality is None:
+        raise UnavailableError(
+            f"reduced precision needs a task metric to validate with, and task '{spec.task}' defines no `quality`; "
+            f"export '{spec.name}' with --precision fp32"
+        )
+    return quality(spec, backend, {"examples": examples, "data": data})
+
+
+def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
+    """Replace the validated fp32 graph at `path` by its `job.precision` version, in place.
+
+    Returns the manifest's "precision" entry: what was converted, the
+    timings that chose the int8 mode, and the task metric before and after.
+    """
+    config, precision = job.config, job.precision
+    fp32 = path.with_name("model.fp32.onnx")
+    path.rename(fp32)
+    entry: dict[str, Any] = {"precision": precision}
+    try:
+        if precision == "fp16":
+            convert_fp16(fp32, path)
+            entry["io_types"] = "float32"
+        elif not quantizable(fp32):
+            fp32.rename(path)
+            job.log(f"{job.spec.name}/{graph.name}: no {', '.join(INT8_OPS)} nodes, kept fp32")
+            return {"precision": "fp32", "reason": f"no {', '.join(INT8_OPS)} nodes"}
+        else:
+            entry.update(_pick_int8(job, graph, fp32, path))
+            if entry["int8_mode"] is None:
+                fp32.rename(path)
+                return {"precision": "fp32", "reason": f"int8 was not {MIN_SPEEDUP}x faster", "median_ms_batch8": entry["median_ms_batch8"]}
+        if graph.name == job.spec.graphs[0].name:
+            entry["quality"] = _validate_quality(job, graph, fp32, path)
+        else:
+            entry["drift"] = _validate_drift(job, graph, fp32, path)
+    finally:
+        if fp32.exists():
+            fp32.unlink()
+    return entry
+
+
+def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
+    mode = job.config["int8_mode"]
+    modes = ["dynamic", "static"] if mode == "auto" else [mode]
+    if mode not in ("auto", "dynamic", "static"):
+        raise ZooError(f"export.int8_mode {mode!r} must be auto, dynamic or static")
+    if not any(op in STATIC_INT8_OPS for op in quantizable(fp32)):
+        modes = ["dynamic"]
+    timings = {"fp32": median_ms(OnnxBackend(fp32, graph), graph)}
+    for candidate in modes:
+        quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
+        timings[candidate] = median_ms(OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph), graph)
+    chosen = min(modes, key=timings.__getitem__)
+    if mode == "auto" and timings[chosen] * MIN_SPEEDUP > timings["fp32"]:
+        chosen = None  # int8 would only cost accuracy here: keep the graph fp32
+    else:
+        path.with_name(f"model.{chosen}.onnx").rename(path)
+    for candidate in modes:
+        path.with_name(f"model.{candidate}.onnx").unlink(missing_ok=True)
+    job.log(
+        f"{job.spec.name}/{graph.name}: " + (f"int8 {chosen}" if chosen else f"kept fp32, int8 was not {MIN_SPEEDUP}x faster") + " ("
+        + ", ".join(f"{name} {ms:.3f} ms" for name, ms in timings.items())
+        + f" at batch {TIMING_BATCH})"
+    )
+    return {
+        "int8_mode": chosen,
+        "quantized_ops": [op for op in quantizable(fp32) if chosen == "dynamic" or (chosen and op in STATIC_INT8_OPS)],
+        "median_ms_batch8": {name: round(ms, 4) for name, ms in timings.items()},
+    }
+
+
+def _validate_drift(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
+    """An auxiliary graph (a mapping network, one direction of a pair): the task metric is
+    defined on the model's main graph only, so these are held to the same limit as a
+    relative RMS difference from their fp32 outputs."""
+    feeds = example_inputs(graph, TIMING_BATCH * 8, job.config["seed"] + 11)
+    reference, reduced = OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds)
+    drift = {}
+    for name, value in reference.items():
+        value64 = value.astype(np.float64)
+        rms = float(np.sqrt(np.mean(value64**2))) or 1e-12
+        drift[name] = round(float(np.sqrt(np.mean((reduced[name].astype(np.float64) - value64) ** 2))) / rms, 6)
+    worst = max(drift.values())
+    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {job.config['max_quality_drop']:.0%})")
+    if worst > job.config["max_quality_drop"]:
+        raise ValidationError(
+            f"{job.precision} export of graph '{graph.name}' moves its outputs by {worst:.1%} RMS of fp32, over the "
+            f"{job.config['max_quality_drop']:.0%} limit (export.max_quality_drop); the bundle was not written"
+        )
+    return {"relative_rms_vs_fp32": drift, "max_relative_rms": job.config["max_quality_drop"]}
+
+
+def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
+    config = job.config
+    from zoo.config import load_config
+
+    data = Path(job.options.get("data") or load_config()["data"]["root"])
+    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"])
+    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"])
+    drop = reduced.relative_drop(reference)
+    job.log(
+        f"{job.spec.name}/{graph.name}: {reduced.metric} fp32 {reference.value:.4g} -> {job.precision} {reduced.value:.4g} "
+        f"(relative drop {drop:+.2%}, limit {config['max_quality_drop']:.0%}, {reduced.examples} examples)"
+    )
+    report = {
+        "metric": reduced.metric,
+        "description": reduced.description,
+        "higher_is_better": reduced.higher_is_better,
+        "examples": reduced.examples,
+        "fp32": reference.value,
+        job.precision: reduced.value,
+        "relative_drop": round(drop, 6),
+        "max_relative_drop": config["max_quality_drop"],
+    }
+    if drop > config["max_quality_drop"]:
+        raise ValidationError(
+            f"{job.precision} export of graph '{graph.name}' loses {drop:.1%} of {reduced.metric} "
+            f"({reference.value:.4g} -> {reduced.value:.4g}), over the {config['max_quality_drop']:.0%} limit "
+            f"(export.max_quality_drop); the bundle was not written"
+        )
+    return report
+
