@@ -48,7 +48,7 @@ def test_one_training_step_updates_every_network():
     assert real_a.shape == real_b.shape == (4, 1, 32, 32)
     before = {name: {k: v.clone() for k, v in net.state_dict().items()} for name, net in recipe.networks.items()}
     losses = recipe.step((real_a, real_b))
-    assert set(losses) == {"gan", "cycle", "identity", "d_a", "d_b"} and all(np.isfinite(v) for v in losses.values())
+    assert set(losses) == {"gan", "cycle", "identity", "d_a", "d_b", "lr"} and all(np.isfinite(v) for v in losses.values())
     for name, net in recipe.networks.items():
         for key, value in net.state_dict().items():
             assert not torch.equal(value, before[name][key]), f"{name}.{key} was not updated"

@@ -10,9 +10,10 @@ from zoo.tasks.image_translation import DOMAINS, metric_descriptions, read_domai
 from zoo.plugins.cyclegan.model import CycleGANConfig, PatchDiscriminator, build, init_weights
 
 SIZE = 32
-# Recipe options (`--set key=value`): loss weights as in the paper, and the fake-image history
-# each discriminator also trains on (Shrivastava et al. 2017), which damps oscillation.
-HPARAM_DEFAULTS = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50}
+# Recipe options (`--set key=value`): loss weights as in the paper, the fake-image history
+# each discriminator also trains on (Shrivastava et al. 2017), which damps oscillation, and the
+# share of the run after which the learning rate decays linearly to zero (the paper's schedule).
+HPARAM_DEFAULTS = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50, "decay_from": 0.5}
 
 
 class ImagePool:
@@ -71,6 +72,23 @@ class CycleGANRecipe(zoo.Recipe):
                            for name, network in self.networks.items()}
         self.shipped = "generators"
         self.pools = {name: ImagePool(int(self.hparams["pool_size"])) for name in ("a", "b")}
+        per_epoch = len(self.index_batches(min(len(images) for images in self.images.values()), 0))
+        self.total_steps = min(options.epochs * per_epoch, options.max_steps or options.epochs * per_epoch)
+
+    def steps_taken(self) -> int:
+        """Optimisation steps so far, read from Adam's state, so a resumed run keeps its schedule."""
+        state = self.optimizers["generators"].state
+        first = next(iter(self.optimizers["generators"].param_groups[0]["params"]))
+        return int(state[first]["step"]) if first in state else 0
+
+    def schedule_learning_rate(self) -> float:
+        start = self.hparams["decay_from"] * self.total_steps
+        remaining = (self.total_steps - self.steps_taken()) / max(self.total_steps - start, 1)
+        lr = self.options.lr * min(1.0, max(remaining, 0.0))
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        return lr
 
     def batches(self, epoch):
         # Unpaired: independent shuffles of the two domains, as many batches as the smaller one gives.
@@ -82,6 +100,7 @@ class CycleGANRecipe(zoo.Recipe):
     def step(self, batch):
         real_a, real_b = batch
         count = len(real_a)
+        lr = self.schedule_learning_rate()
         self.generators.train()
         # One call runs both generators (through the DDP wrapper when distributed):
         # A->B on [real A, real B] gives the fake B and B's identity image, and vice versa.
@@ -110,7 +129,7 @@ class CycleGANRecipe(zoo.Recipe):
             d_losses[name].backward()
             optimizer.step()
         return {"gan": gan.item(), "cycle": cycle.item(), "identity": identity.item(),
-                "d_a": d_losses["a"].item(), "d_b": d_losses["b"].item()}
+                "d_a": d_losses["a"].item(), "d_b": d_losses["b"].item(), "lr": lr}
 
     def evaluate(self):
         model = self.networks["generators"].eval()
