@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--max-minutes", type=float, help="stop after this much training time (one process only)")
     p.add_argument("--limit", type=int, help="train on the first N examples only (smoke tests)")
     p.add_argument("--device", help="cpu, cuda or auto (default: [train] device)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
@@ -334,11 +335,14 @@ def cmd_train(args) -> int:
         seed=args.seed,
         device=args.device or config["train"]["device"],
         max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
         limit=args.limit,
         hparams=dict(_parse_assignment(item) for item in args.set),
     )
     if not args.out.name.endswith(".safetensors"):
         raise ZooError(f"--out {args.out} must end in .safetensors")
+    if (args.nproc_per_node > 1 or args.nnodes > 1) and args.max_minutes:
+        raise ZooError("--max-minutes stops a single process only; with --nproc-per-node use --max-steps or --epochs")
     if (args.nproc_per_node > 1 or args.nnodes > 1) and not is_worker():
         launch(args.argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
         print(f"wrote {args.out} with {args.nproc_per_node * args.nnodes} processes")
