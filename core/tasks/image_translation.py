@@ -55,11 +55,13 @@ def domain(name: str) -> Domain:
     return DOMAINS[name]
 
 
-def read_domain(data: Path, name: str, split: str, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, size, size) in [-1, 1], each resized as a whole, and labels of one split of a domain."""
+def read_domain(data: Path, name: str, split: str, size: int = 32,
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, size, size) in [-1, 1], each resized as a whole, and labels of one split of a
+    domain; `limit` keeps the first N."""
     reader = {"mnist": read_mnist, "usps": read_usps}[domain(name).dataset]
     images, labels = reader(data, split)
-    return to_unit_range(resize(images, size)), labels
+    return to_unit_range(resize(images[:limit], size)), labels[:limit]
 
 
 def classifier_frame(images: np.ndarray, name: str) -> np.ndarray:
@@ -121,8 +123,7 @@ def translation_metrics(forward: Backend, backward: Backend, classifier: Backend
     """
     source, target = source_and_target(forward.graph)
     size = image_size(forward.graph)
-    images, labels = read_domain(data, source, domain(source).test_split, size)
-    images, labels = images[:limit], labels[:limit]
+    images, labels = read_domain(data, source, domain(source).test_split, size, limit)
     translated = translate(forward, images)
     reconstructed = translate(backward, translated)
     preserved = predictions(classifier, classifier_frame(translated, target)) == labels

@@ -57,8 +57,8 @@ class CycleGANRecipe(zoo.Recipe):
         self.images = {}
         for name in ("a", "b"):
             source = DOMAINS["mnist" if name == "a" else "usps"]
-            images, _ = read_domain(options.data, source.dataset, source.train_split, SIZE)
-            self.images[name] = torch.from_numpy(images[: options.limit] if options.limit else images).to(device)
+            images, _ = read_domain(options.data, source.dataset, source.train_split, SIZE, options.limit)
+            self.images[name] = torch.from_numpy(images).to(device)
         model_config = CycleGANConfig(**config)
         self.generators = build(**config).to(device)
         self.discriminator_a = PatchDiscriminator(model_config).to(device)
