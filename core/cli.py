@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   zoo export dcgan --target onnx -o out/
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
+  zoo run cnn --backend onnx --input-dir digits/ -o results/
   zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
   zoo new-plugin mymodel --dir zoo-mymodel
 """
@@ -129,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mix-layer", type=int,
                    help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
     p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
+    p.add_argument("--input-dir", type=Path, metavar="DIR",
+                   help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
+                        "that receives predictions.jsonl")
+    p.add_argument("--batch-size", type=int, default=64, help="with --input-dir: files per backend call (default 64)")
     p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
@@ -443,6 +448,13 @@ def _open(args, graph: str | None = None):
 def cmd_run(args) -> int:
     from zoo.tasks import task_function
 
+    if args.input_dir is not None:
+        from zoo.api import get_spec
+        from zoo.batch import prepare
+
+        job = prepare(get_spec(args.model), vars(args))
+        print(job.run(_open(args)[1]))
+        return 0
     spec, backend = _open(args)
     message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)
