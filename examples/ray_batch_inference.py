@@ -18,19 +18,29 @@ import time
 from pathlib import Path
 
 
+def draw_inputs(batch, bundle: str):
+    """Each sample's inputs, drawn from its id: a light task stage that Ray fuses with reading the ids."""
+    from zoo.bundles import SeededInputs
+
+    return SeededInputs(bundle)(batch)
+
+
 def run(bundle: Path, samples: int, out: Path | None, actors: int, batch_size: int, address: str | None):
     import ray
 
-    from zoo.bundles import BundleRunner, SeededInputs, graph_from_manifest, read_manifest
+    from zoo.bundles import BundleRunner, graph_from_manifest, read_manifest
 
     graph, _ = graph_from_manifest(read_manifest(bundle))
     ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    # Ray Data starts the actor pool first and keeps no CPU back for the tasks that feed it: actors holding
+    # every CPU wait forever for input. Leave one CPU of the cluster to those tasks.
+    cpus_per_actor = min(1.0, max(ray.cluster_resources().get("CPU", 1.0) - 1.0, 0.5) / actors)
     started = time.perf_counter()
     dataset = (
         ray.data.range(samples)
-        .map_batches(SeededInputs, fn_constructor_args=(str(bundle),), batch_size=batch_size, concurrency=1)
+        .map_batches(draw_inputs, fn_kwargs={"bundle": str(bundle)}, batch_size=batch_size)
         .map_batches(BundleRunner, fn_constructor_args=(str(bundle),), fn_constructor_kwargs={"threads": 1},
-                     batch_size=batch_size, concurrency=actors)
+                     batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor)
     )
     if out is not None:
         dataset.select_columns(["id", graph.outputs[0].name]).write_numpy(str(out), column=graph.outputs[0].name)
