@@ -18,27 +18,25 @@ import time
 from pathlib import Path
 
 
-def draw_inputs(batch, bundle: str):
-    """Each sample's inputs, drawn from its id: a light task stage that Ray fuses with reading the ids."""
-    from zoo.bundles import SeededInputs
-
-    return SeededInputs(bundle)(batch)
-
-
 def run(bundle: Path, samples: int, out: Path | None, actors: int, batch_size: int, address: str | None):
     import ray
 
-    from zoo.bundles import BundleRunner, graph_from_manifest, read_manifest
+    from zoo.bundles import BundleRunner, graph_from_manifest, read_manifest, seeded_inputs
 
     graph, _ = graph_from_manifest(read_manifest(bundle))
     ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     # Ray Data starts the actor pool first and keeps no CPU back for the tasks that feed it: actors holding
     # every CPU wait forever for input. Leave one CPU of the cluster to those tasks.
-    cpus_per_actor = min(1.0, max(ray.cluster_resources().get("CPU", 1.0) - 1.0, 0.5) / actors)
+    cpus = ray.cluster_resources().get("CPU", 0.0)
+    if cpus < 2:
+        raise SystemExit(f"the Ray cluster has {cpus:g} CPUs; this pipeline needs at least 2 (one feeds the actors)")
+    cpus_per_actor = min(1.0, (cpus - 1.0) / actors)
     started = time.perf_counter()
     dataset = (
         ray.data.range(samples)
-        .map_batches(draw_inputs, fn_kwargs={"bundle": str(bundle)}, batch_size=batch_size)
+        # Inputs drawn from each sample's id, in light tasks (a function from the installed package, so
+        # that workers import it rather than this script).
+        .map_batches(seeded_inputs, fn_kwargs={"bundle": str(bundle)}, batch_size=batch_size)
         .map_batches(BundleRunner, fn_constructor_args=(str(bundle),), fn_constructor_kwargs={"threads": 1},
                      batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor)
     )

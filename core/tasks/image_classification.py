@@ -103,7 +103,7 @@ def _batch_records(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> list[dict
         top = np.argsort(-row)[:TOP_CLASSES]
         records.append({
             "prediction": labels[top[0]],
-            "top": [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in top],
+            "top": [{"label": labels[i], "probability": float(f"{row[i]:.6g}")} for i in top],
         })
     return records
 
