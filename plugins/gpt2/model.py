@@ -27,6 +27,10 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
 
 
+def _exporting() -> bool:
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -35,19 +39,23 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
 
-    def forward(self, x, past_key=None, past_value=None):
+    def forward(self, x, past_key=None, past_value=None, mask=None):
+        """`mask` (T, past + T): True where a query may attend; None means causal without a cache."""
         batch, length, width = x.shape
         q, k, v = self.c_attn(x).split(width, dim=2)
         q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2) for t in (q, k, v))
         if past_key is not None:
             k = torch.cat([past_key, k], dim=2)
             v = torch.cat([past_value, v], dim=2)
-        total = k.shape[2]
-        # Query i sits at absolute position past + i and sees keys 0..past + i.
-        query_positions = torch.arange(length, device=x.device)[:, None] + (total - length)
-        mask = query_positions >= torch.arange(total, device=x.device)[None, :]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        if _exporting():
+            # Plain attention for the ONNX graph: SDPA's export decomposition adds per-layer
+            # reshapes and NaN guards (17 nodes a layer), while ONNX Runtime fuses this form
+            # (key transpose and scale into one FusedMatMul). `mask` arrives additive here.
+            scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+            y = torch.matmul(torch.softmax(scores + mask, dim=-1), v)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                               dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(batch, length, width)
         return self.c_proj(y), k, v
 
@@ -59,7 +67,14 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
 
     def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+        x = self.c_fc(x)
+        if _exporting():
+            # The same tanh GELU, written in the order ONNX Runtime fuses into one FastGelu node
+            # (the exporter's own decomposition of F.gelu stays 8 separate nodes).
+            x = x * 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        else:
+            x = F.gelu(x, approximate="tanh")
+        return self.c_proj(x)
 
 
 class Block(nn.Module):
@@ -70,8 +85,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x, past_key=None, past_value=None):
-        attended, key, value = self.attn(self.ln_1(x), past_key, past_value)
+    def forward(self, x, past_key=None, past_value=None, mask=None):
+        attended, key, value = self.attn(self.ln_1(x), past_key, past_value, mask)
         x = x + attended
         return x + self.mlp(self.ln_2(x)), key, value
 
@@ -99,16 +114,27 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
+    @staticmethod
+    def _cache_mask(length, past_length, x):
+        """Query i sits at absolute position past + i and sees keys 0..past + i: a boolean
+        mask for SDPA, additive (0 / -inf) in an exported graph. Built once for all layers."""
+        query_positions = torch.arange(length, device=x.device)[:, None] + past_length
+        allowed = query_positions >= torch.arange(past_length + length, device=x.device)[None, :]
+        if _exporting():
+            return torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(~allowed, float("-inf"))
+        return allowed
+
     def forward(self, idx, past=None):
         """ids (B, T) -> logits (B, T, vocab). With `past` (a list of (key, value)
         per layer, each (B, heads, past_length, head_dim)) also returns the new cache."""
         past_length = 0 if past is None else past[0][0].shape[2]
         positions = torch.arange(idx.shape[1], device=idx.device) + past_length
         x = self.drop(self.wte(idx) + self.wpe(positions))
+        mask = None if past is None else self._cache_mask(idx.shape[1], past_length, x)
         present = []
         for index, block in enumerate(self.h):
             key, value = (None, None) if past is None else past[index]
-            x, key, value = block(x, key, value)
+            x, key, value = block(x, key, value, mask)
             present.append((key, value))
         logits = F.linear(self.ln_f(x), self.wte.weight)  # tied head
         return logits if past is None else (logits, present)
