@@ -39,9 +39,10 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
 
-    def forward(self, x, past_key=None, past_value=None, mask=None):
-        """`mask` (T, past + T): True where a query may attend; None means causal without a cache."""
-        batch, length, width = x.shape
+    def forward(self, x, batch, length, past_key=None, past_value=None, mask=None):
+        """x (batch * length, width). `mask` (T, past + T): True where a query may attend;
+        None means causal without a cache."""
+        width = x.shape[-1]
         # One view and one transpose for q, k and v together (3 nodes in the exported graph, not 7).
         qkv = self.c_attn(x).view(batch, length, 3 * self.n_head, width // self.n_head).transpose(1, 2)
         q, k, v = qkv.split(self.n_head, dim=1)
@@ -57,7 +58,7 @@ class CausalSelfAttention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                                dropout_p=self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).reshape(batch, length, width)
+        y = y.transpose(1, 2).reshape(batch * length, width)
         return self.c_proj(y), k, v
 
 
@@ -86,8 +87,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x, past_key=None, past_value=None, mask=None):
-        attended, key, value = self.attn(self.ln_1(x), past_key, past_value, mask)
+    def forward(self, x, batch, length, past_key=None, past_value=None, mask=None):
+        attended, key, value = self.attn(self.ln_1(x), batch, length, past_key, past_value, mask)
         x = x + attended
         return x + self.mlp(self.ln_2(x)), key, value
 
@@ -130,14 +131,17 @@ class GPT(nn.Module):
         per layer, each (B, heads, past_length, head_dim)) also returns the new cache."""
         past_length = 0 if past is None else past[0][0].shape[2]
         positions = torch.arange(idx.shape[1], device=idx.device) + past_length
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        # Rows of (batch * length, width) between the attention reshapes: an exported
+        # linear layer on 2-D input is one Gemm in ONNX Runtime (MatMul and bias Add fused).
+        batch, length = idx.shape
+        x = self.drop(self.wte(idx) + self.wpe(positions)).view(batch * length, -1)
         mask = None if past is None else self._cache_mask(idx.shape[1], past_length, x)
         present = []
         for index, block in enumerate(self.h):
             key, value = (None, None) if past is None else past[index]
-            x, key, value = block(x, key, value, mask)
+            x, key, value = block(x, batch, length, key, value, mask)
             present.append((key, value))
-        logits = F.linear(self.ln_f(x), self.wte.weight)  # tied head
+        logits = F.linear(self.ln_f(x), self.wte.weight).view(batch, length, -1)  # tied head
         return logits if past is None else (logits, present)
 
 
