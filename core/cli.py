@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   zoo export dcgan --target onnx -o out/
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
+  zoo run cnn --backend onnx --input-dir digits/ -o results/
   zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
   zoo new-plugin mymodel --dir zoo-mymodel
 """
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--max-minutes", type=float, help="stop after this much training time (one process only)")
     p.add_argument("--limit", type=int, help="train on the first N examples only (smoke tests)")
     p.add_argument("--device", help="cpu, cuda or auto (default: [train] device)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
@@ -128,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a style-mixing grid (stylegan): each cell takes its row's coarse styles and its column's fine ones")
     p.add_argument("--mix-layer", type=int,
                    help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
-    p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
+    p.add_argument("--image", type=Path, help="input picture for image classifiers and translators (PNG, JPEG)")
+    p.add_argument("--direction", help="image-to-image models: the graph that translates (cyclegan: a2b = MNIST to USPS, b2a)")
+    p.add_argument("--input-dir", type=Path, metavar="DIR",
+                   help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
+                        "that receives predictions.jsonl")
+    p.add_argument("--batch-size", type=int, default=64, help="with --input-dir: files per backend call (default 64)")
     p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
@@ -333,11 +340,14 @@ def cmd_train(args) -> int:
         seed=args.seed,
         device=args.device or config["train"]["device"],
         max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
         limit=args.limit,
         hparams=dict(_parse_assignment(item) for item in args.set),
     )
     if not args.out.name.endswith(".safetensors"):
         raise ZooError(f"--out {args.out} must end in .safetensors")
+    if (args.nproc_per_node > 1 or args.nnodes > 1) and args.max_minutes:
+        raise ZooError("--max-minutes stops a single process only; with --nproc-per-node use --max-steps or --epochs")
     if (args.nproc_per_node > 1 or args.nnodes > 1) and not is_worker():
         launch(args.argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
         print(f"wrote {args.out} with {args.nproc_per_node * args.nnodes} processes")
@@ -443,7 +453,14 @@ def _open(args, graph: str | None = None):
 def cmd_run(args) -> int:
     from zoo.tasks import task_function
 
-    spec, backend = _open(args)
+    if args.input_dir is not None:
+        from zoo.api import get_spec
+        from zoo.batch import prepare
+
+        job = prepare(get_spec(args.model), vars(args))
+        print(job.run(_open(args, graph=args.direction)[1]))
+        return 0
+    spec, backend = _open(args, graph=args.direction)
     message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)
     return 0

@@ -36,6 +36,7 @@ class TrainOptions:
     seed: int = 0
     device: str = "cpu"
     max_steps: int | None = None
+    max_minutes: float | None = None  # one process only: ranks would cross a deadline at different steps
     limit: int | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
@@ -84,6 +85,18 @@ class Recipe:
         sampler.set_epoch(epoch)
         size = min(self.options.batch_size, max(1, count // self.options.world_size))
         return list(BatchSampler(sampler, size, drop_last=True))
+
+    def mnist_training_images(self, size: int):
+        """The MNIST training split (the first `--limit` images), zero-padded to
+        `size` x `size` and scaled to [-1, 1], as one tensor on the training device."""
+        import torch
+
+        from zoo.data import pad_to, read_mnist, to_unit_range
+
+        images, _ = read_mnist(self.options.data, "train")
+        if self.options.limit:
+            images = images[: self.options.limit]
+        return torch.from_numpy(to_unit_range(pad_to(images, size))).to(self.options.device)
 
     def distribute(self, device_ids: list[int] | None = None) -> None:
         """Wrap every network in DistributedDataParallel.
@@ -136,6 +149,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     writes checkpoints and the final weights and card (the others return None).
     """
     import numpy as np
+    import tomli_w  # noqa: F401  the card writer's; fail now rather than after the training run
     import torch
     from tqdm import tqdm
 
@@ -189,7 +203,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     description = f"train {spec.name}" + (f" ({rank.world_size} processes)" if rank.world_size > 1 else "")
     with tqdm(total=total, initial=step, desc=description, unit="step", dynamic_ncols=True,
               disable=not rank.is_main) as bar:
-        while epoch < options.epochs and not _done(step, options):
+        while epoch < options.epochs and not _done(step, options, started):
             for batch in recipe.batches(epoch):
                 losses = recipe.step(batch)
                 step += 1
@@ -200,10 +214,10 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
                 if log and step % log_every == 0:
                     log.write(json.dumps({"epoch": epoch, "step": step, **losses}) + "\n")
                     log.flush()
-                if _done(step, options):
+                if _done(step, options, started):
                     break
             epoch += 1
-            if epoch % checkpoint_every == 0 or _done(step, options) or epoch == options.epochs:
+            if epoch % checkpoint_every == 0 or _done(step, options, started) or epoch == options.epochs:
                 if rank.is_main:
                     save_checkpoint(checkpoint, recipe, epoch, step)
                 barrier(rank)
@@ -248,7 +262,9 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     return card
 
 
-def _done(step: int, options: TrainOptions) -> bool:
+def _done(step: int, options: TrainOptions, started: float) -> bool:
+    if options.max_minutes and step > 0 and time.perf_counter() - started >= options.max_minutes * 60:
+        return True
     return bool(options.max_steps) and step >= options.max_steps
 
 

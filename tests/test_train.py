@@ -55,3 +55,13 @@ def test_bad_training_input_is_a_clear_error(tmp_path):
     assert_clean_error(_train(tmp_path / "w.pt"), "must end in .safetensors")
     assert_clean_error(_train(tmp_path / "fresh.safetensors", "--resume"), "no checkpoint")
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_max_minutes_stops_after_the_step_that_crosses_the_budget(tmp_path):
+    out = tmp_path / "budget.safetensors"
+    # A budget of about 1 ms runs out during the first step, long before 10 epochs of 3 steps.
+    result = _train(out, "--epochs", "10", "--max-minutes", "0.00002")
+    assert result.returncode == 0, result.stderr
+    assert read_toml(out.with_name("budget.card.toml"))["training"]["steps"] == 1
+    assert_clean_error(_train(tmp_path / "ddp.safetensors", "--max-minutes", "1", "--nproc-per-node", "2"),
+                       "--max-minutes stops a single process only")
