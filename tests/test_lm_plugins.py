@@ -137,3 +137,21 @@ def test_gpt2_generation_past_its_context_restarts_identically(backends):
     torch_backend, onnx_backend = backends("gpt2")
     torch_tokens = generate(torch_backend, [5, 6, 7], 150, temperature=0)
     np.testing.assert_array_equal(torch_tokens, generate(onnx_backend, [5, 6, 7], 150, temperature=0))
+
+
+def test_gpt2_decoder_exports_a_graph_onnx_runtime_fuses(tmp_path):
+    """The exported attention is plain MatMul/Softmax (no SDPA NaN guards), and ONNX
+    Runtime fuses each block's tanh GELU into one FastGelu node: fewer nodes per step."""
+    import onnx
+    import onnxruntime as ort
+
+    bundle = zoo.api.export("gpt2", out=tmp_path / "out")
+    path = bundle / json.loads((bundle / "model.json").read_text())["graphs"]["decoder"]["file"]
+    exported = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert "IsNaN" not in exported and exported.count("Softmax") == zoo.api.get_spec("gpt2").config["n_layer"]
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    optimized = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+    assert optimized.count("FastGelu") == zoo.api.get_spec("gpt2").config["n_layer"]
+    assert "Tanh" not in optimized

@@ -168,7 +168,11 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def heldout_metrics(backend: Backend, tokenizer: Tokenizer, data: Path, streams: int = 16) -> dict[str, float]:
     """Bits per character and per-character perplexity on the held-out 10%."""
-    text = read_text(data, "heldout")
+    return text_metrics(backend, tokenizer, read_text(data, "heldout"), streams)
+
+
+def text_metrics(backend: Backend, tokenizer: Tokenizer, text: str, streams: int = 16) -> dict[str, float]:
+    """Bits per character and per-character perplexity of `text`, scored as the held-out split is."""
     ids = tokenizer.encode(text)
     total, scored = heldout_nats(backend, ids, streams)
     # Characters covered by the scored tokens: the whole text less the first token, and for

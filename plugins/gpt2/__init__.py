@@ -4,7 +4,7 @@ tokenizer, and the original 124M GPT-2 (`gpt2:openai`) mapped from the hub."""
 import zoo
 
 CONFIG = {"vocab_size": 1024, "block_size": 128, "n_layer": 4, "n_head": 5, "n_embd": 160,
-          "dropout": 0.0, "layer_norm_epsilon": 1e-5}
+          "dropout": 0.1, "layer_norm_epsilon": 1e-5}
 
 
 def _cache(prefix: str, index: int, kind: str, length: str) -> zoo.TensorSpec:

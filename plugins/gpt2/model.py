@@ -27,6 +27,10 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
 
 
+def _exporting() -> bool:
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -35,20 +39,26 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
 
-    def forward(self, x, past_key=None, past_value=None):
-        batch, length, width = x.shape
-        q, k, v = self.c_attn(x).split(width, dim=2)
-        q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2) for t in (q, k, v))
+    def forward(self, x, batch, length, past_key=None, past_value=None, mask=None):
+        """x (batch * length, width). `mask` (T, past + T): True where a query may attend;
+        None means causal without a cache."""
+        width = x.shape[-1]
+        # One view and one transpose for q, k and v together (3 nodes in the exported graph, not 7).
+        qkv = self.c_attn(x).view(batch, length, 3 * self.n_head, width // self.n_head).transpose(1, 2)
+        q, k, v = qkv.split(self.n_head, dim=1)
         if past_key is not None:
             k = torch.cat([past_key, k], dim=2)
             v = torch.cat([past_value, v], dim=2)
-        total = k.shape[2]
-        # Query i sits at absolute position past + i and sees keys 0..past + i.
-        query_positions = torch.arange(length, device=x.device)[:, None] + (total - length)
-        mask = query_positions >= torch.arange(total, device=x.device)[None, :]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).reshape(batch, length, width)
+        if _exporting():
+            # Plain attention for the ONNX graph: SDPA's export decomposition adds per-layer
+            # reshapes and NaN guards (17 nodes a layer), while ONNX Runtime fuses this form
+            # (key transpose and scale into one FusedMatMul). `mask` arrives additive here.
+            scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+            y = torch.matmul(torch.softmax(scores + mask, dim=-1), v)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(batch * length, width)
         return self.c_proj(y), k, v
 
 
@@ -59,7 +69,14 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
 
     def forward(self, x):
-        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+        x = self.c_fc(x)
+        if _exporting():
+            # The same tanh GELU, written in the order ONNX Runtime fuses into one FastGelu node
+            # (the exporter's own decomposition of F.gelu stays 8 separate nodes).
+            x = x * 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        else:
+            x = F.gelu(x, approximate="tanh")
+        return self.c_proj(x)
 
 
 class Block(nn.Module):
@@ -70,8 +87,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x, past_key=None, past_value=None):
-        attended, key, value = self.attn(self.ln_1(x), past_key, past_value)
+    def forward(self, x, batch, length, past_key=None, past_value=None, mask=None):
+        attended, key, value = self.attn(self.ln_1(x), batch, length, past_key, past_value, mask)
         x = x + attended
         return x + self.mlp(self.ln_2(x)), key, value
 
@@ -99,18 +116,32 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
+    @staticmethod
+    def _cache_mask(length, past_length, x):
+        """Query i sits at absolute position past + i and sees keys 0..past + i: a boolean
+        mask for SDPA, additive (0 / -inf) in an exported graph. Built once for all layers."""
+        query_positions = torch.arange(length, device=x.device)[:, None] + past_length
+        allowed = query_positions >= torch.arange(past_length + length, device=x.device)[None, :]
+        if _exporting():
+            return torch.where(allowed, 0.0, float("-inf")).to(x.dtype)
+        return allowed
+
     def forward(self, idx, past=None):
         """ids (B, T) -> logits (B, T, vocab). With `past` (a list of (key, value)
         per layer, each (B, heads, past_length, head_dim)) also returns the new cache."""
         past_length = 0 if past is None else past[0][0].shape[2]
         positions = torch.arange(idx.shape[1], device=idx.device) + past_length
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        # Rows of (batch * length, width) between the attention reshapes: an exported
+        # linear layer on 2-D input is one Gemm in ONNX Runtime (MatMul and bias Add fused).
+        batch, length = idx.shape
+        x = self.drop(self.wte(idx) + self.wpe(positions)).view(batch * length, -1)
+        mask = None if past is None else self._cache_mask(idx.shape[1], past_length, x)
         present = []
         for index, block in enumerate(self.h):
             key, value = (None, None) if past is None else past[index]
-            x, key, value = block(x, key, value)
+            x, key, value = block(x, batch, length, key, value, mask)
             present.append((key, value))
-        logits = F.linear(self.ln_f(x), self.wte.weight)  # tied head
+        logits = F.linear(self.ln_f(x), self.wte.weight).view(batch, length, -1)  # tied head
         return logits if past is None else (logits, present)
 
 
