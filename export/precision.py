@@ -25,7 +25,7 @@ from zoo.tensors import example_inputs
 INT8_OPS = ("MatMul", "Gemm", "LSTM")
 STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
 TIMING_BATCH = 8
-TIMING_RUNS = 20
+TIMING_RUNS = 30
 MIN_SPEEDUP = 1.1  # int8 must beat fp32 by this factor to be kept: smaller gains are timing noise here
 
 
@@ -138,25 +138,33 @@ def separate_consumed_outputs(model):
     return model
 
 
-def median_ms(backend: OnnxBackend, graph: GraphSpec, runs: int = TIMING_RUNS) -> float:
+def median_ms(backends: dict[str, OnnxBackend], graph: GraphSpec, runs: int = TIMING_RUNS) -> dict[str, float]:
+    """Median milliseconds per call of each backend at batch TIMING_BATCH.
+
+    The backends take turns, one call each per round, so a change in the load of this
+    shared machine during the measurement falls on all of them alike rather than on
+    whichever happened to be timed then."""
     feeds = example_inputs(graph, TIMING_BATCH, seed=0)
-    backend.run(feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+    times: dict[str, list[float]] = {name: [] for name in backends}
+    for backend in backends.values():
         backend.run(feeds)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return float(np.median(times))
+    for _ in range(runs):
+        for name, backend in backends.items():
+            start = time.perf_counter()
+            backend.run(feeds)
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
-def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int) -> Quality:
+def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int, weights: Path | None = None) -> Quality:
+    """The task's `quality` of `backend`; `weights` is the file the model came from (a language model's tokenizer lies beside it)."""
     quality = quality_function(spec.task)
     if quality is None:
         raise UnavailableError(
             f"reduced precision needs a task metric to validate with, and task '{spec.task}' defines no `quality`; "
             f"export '{spec.name}' with --precision fp32"
         )
-    return quality(spec, backend, {"examples": examples, "data": data})
+    return quality(spec, backend, {"examples": examples, "data": data, "model": spec.name, "weights": weights})
 
 
 def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
@@ -199,10 +207,12 @@ def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
         raise ZooError(f"export.int8_mode {mode!r} must be auto, dynamic or static")
     if not any(op in STATIC_INT8_OPS for op in quantizable(fp32)):
         modes = ["dynamic"]
-    timings = {"fp32": median_ms(OnnxBackend(fp32, graph), graph)}
     for candidate in modes:
         quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
-        timings[candidate] = median_ms(OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph), graph)
+    backends = {"fp32": OnnxBackend(fp32, graph)}
+    backends.update({candidate: OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph) for candidate in modes})
+    timings = median_ms(backends, graph)
+    del backends  # release the files before they are renamed or removed
     chosen = min(modes, key=timings.__getitem__)
     if mode == "auto" and timings[chosen] * MIN_SPEEDUP > timings["fp32"]:
         chosen = None  # int8 would only cost accuracy here: keep the graph fp32
@@ -248,8 +258,9 @@ def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str
     from zoo.config import load_config
 
     data = Path(job.options.get("data") or load_config()["data"]["root"])
-    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"])
-    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"])
+    weights = job.model.zoo_weights.path
+    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"], weights)
+    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"], weights)
     drop = reduced.relative_drop(reference)
     job.log(
         f"{job.spec.name}/{graph.name}: {reduced.metric} fp32 {reference.value:.4g} -> {job.precision} {reduced.value:.4g} "
