@@ -96,3 +96,14 @@ def test_lstm_int8_is_dynamic_lstm_quantization_validated_by_bits_per_char(tmp_p
     assert quality["relative_drop"] <= 0.1
     ops = {node.op_type for node in onnx.load(str(tmp_path / "lstm" / "model.onnx")).graph.node}
     assert "DynamicQuantizeLSTM" in ops
+
+
+@needs_text
+def test_fp16_recurrent_model_loads_in_onnx_runtime(tmp_path):
+    # ONNX Runtime 1.32 segfaulted optimizing the fp16 GRU graph until its Transposes stayed float32.
+    result = zoo_cli("export", "rnn", "--precision", "fp16", "-o", tmp_path, "--data", DATA, env={"ZOO_EXPORT_QUALITY_EXAMPLES": "10"})
+    assert result.returncode == 0, result.stderr
+    quality = read_json(tmp_path / "rnn" / "model.json")["graphs"]["model"]["reduced_precision"]["quality"]
+    assert quality["metric"] == "heldout_bits_per_char" and quality["relative_drop"] <= 0.1
+    model = onnx.load(str(tmp_path / "rnn" / "model.onnx"))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
