@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a style-mixing grid (stylegan): each cell takes its row's coarse styles and its column's fine ones")
     p.add_argument("--mix-layer", type=int,
                    help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
-    p.add_argument("--image", type=Path, help="input picture for image classifiers (PNG, JPEG)")
+    p.add_argument("--image", type=Path, help="input picture for image classifiers and translators (PNG, JPEG)")
+    p.add_argument("--direction", help="image-to-image models: the graph that translates (cyclegan: a2b = MNIST to USPS, b2a)")
     p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
@@ -447,7 +448,7 @@ def _open(args, graph: str | None = None):
 def cmd_run(args) -> int:
     from zoo.tasks import task_function
 
-    spec, backend = _open(args)
+    spec, backend = _open(args, graph=args.direction)
     message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)
     return 0

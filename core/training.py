@@ -86,6 +86,18 @@ class Recipe:
         size = min(self.options.batch_size, max(1, count // self.options.world_size))
         return list(BatchSampler(sampler, size, drop_last=True))
 
+    def mnist_training_images(self, size: int):
+        """The MNIST training split (the first `--limit` images), zero-padded to
+        `size` x `size` and scaled to [-1, 1], as one tensor on the training device."""
+        import torch
+
+        from zoo.data import pad_to, read_mnist, to_unit_range
+
+        images, _ = read_mnist(self.options.data, "train")
+        if self.options.limit:
+            images = images[: self.options.limit]
+        return torch.from_numpy(to_unit_range(pad_to(images, size))).to(self.options.device)
+
     def distribute(self, device_ids: list[int] | None = None) -> None:
         """Wrap every network in DistributedDataParallel.
 

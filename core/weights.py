@@ -191,8 +191,26 @@ def save(state_dict: dict, path: Path, model: str, config: dict[str, Any]) -> st
     metadata = {"zoo.model": model, "zoo.config": json.dumps(config, sort_keys=True), "zoo.format": FORMAT_VERSION}
     with atomic_file(Path(path), "--out") as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
+        _sort_header(temporary)
         digest = file_sha256(temporary)
     return digest
+
+
+def _sort_header(path: Path) -> None:
+    """Rewrite the header with sorted keys, in place.
+
+    safetensors writes the metadata in hash-map order, which changes from one
+    process to the next, so equal weights would get different sha256s. Sorting
+    keeps the header's length (the padding absorbs it) and every data offset.
+    """
+    with open(path, "r+b") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+        canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(canonical) > length:
+            return  # never grow the header: that would move every tensor
+        handle.seek(8)
+        handle.write(canonical.ljust(length, b" "))
 
 
 def load_state_dict(path: Path) -> dict:

@@ -32,7 +32,7 @@ def _fixed_noise(model, batch, seed=0):
 def test_build_has_the_stylegan2_parts():
     model = zoo.build("stylegan")
     assert model.num_ws == 8 and model.w_avg.shape == (64,)
-    assert len(model.synthesis.layers) == 7 and model.synthesis.const.shape == (64, 4, 4)
+    assert len(model.synthesis.layers) == 7 and model.synthesis.const.shape == (128, 4, 4)
     z = torch.randn(3, 64)
     with torch.no_grad():
         image = model(z, torch.ones(3), *model.make_noise(3))

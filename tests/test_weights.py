@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -148,3 +150,13 @@ def test_checksum_mismatch_is_a_one_line_cli_error(plugin_dir, tiny_weights, tmp
     assert not (tmp_path / "out" / "pinned").exists()
     plugin_dir("pinned", PINNED_WEIGHTS.format(uri=str(copy), sha=file_sha256(copy)))
     assert zoo_cli("export", "pinned", "-o", tmp_path / "out").returncode == 0
+
+
+def test_equal_weights_saved_by_two_processes_have_one_sha256(tmp_path):
+    # safetensors orders its header in hash-map order, which changes per process.
+    script = ("import sys, torch; from zoo.weights import save; "
+              "print(save({'b': torch.ones(3), 'a': torch.zeros(2, 2)}, sys.argv[1], 'dcgan', {'x': 1, 'y': 2}))")
+    digests = {subprocess.run([sys.executable, "-c", script, str(tmp_path / f"w{i}.safetensors")], check=True,
+                              capture_output=True, text=True).stdout.strip() for i in range(4)}
+    assert len(digests) == 1
+    assert (tmp_path / "w0.safetensors").read_bytes() == (tmp_path / "w3.safetensors").read_bytes()

@@ -23,6 +23,7 @@ TASK_MODULES = {
     "policy": "zoo.tasks.policy",
     "image-classification": "zoo.tasks.image_classification",
     "text-generation": "zoo.tasks.text_generation",
+    "image-to-image": "zoo.tasks.image_translation",
 }
 
 

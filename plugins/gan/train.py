@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.data import pad_to, read_mnist, to_unit_range
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.gan.model import Discriminator, GANConfig, Generator
@@ -20,10 +19,7 @@ class GANRecipe(zoo.Recipe):
     def __init__(self, config, options):
         super().__init__(config, options)
         model_config = GANConfig(**config)
-        images, _ = read_mnist(options.data, "train")
-        if options.limit:
-            images = images[: options.limit]
-        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
         betas = (0.5, 0.999)

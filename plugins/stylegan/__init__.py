@@ -30,8 +30,8 @@ def register_models(register):
             task="image-generation",
             description="StyleGAN2-style generator (mapping network, modulated convs, noise, truncation) for 32x32 MNIST digits",
             builder="zoo.plugins.stylegan.model:build",
-            config={"z_dim": Z_DIM, "w_dim": W_DIM, "mapping_layers": 4, "channels_4": 64, "channels_8": 64,
-                    "channels_16": 32, "channels_32": 16, "image_channels": 1, "image_size": 32},
+            config={"z_dim": Z_DIM, "w_dim": W_DIM, "mapping_layers": 4, "channels_4": 128, "channels_8": 128,
+                    "channels_16": 64, "channels_32": 32, "image_channels": 1, "image_size": 32},
             weights={
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },

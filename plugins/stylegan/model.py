@@ -40,10 +40,10 @@ class StyleGANConfig:
     w_dim: int = 64
     mapping_layers: int = 4
     mapping_lr_multiplier: float = 0.01  # StyleGAN's slower mapping network
-    channels_4: int = 64  # feature maps at each resolution
-    channels_8: int = 64
-    channels_16: int = 32
-    channels_32: int = 16
+    channels_4: int = 128  # feature maps at each resolution
+    channels_8: int = 128
+    channels_16: int = 64
+    channels_32: int = 32
     image_channels: int = 1
     image_size: int = 32
     w_avg_beta: float = 0.995  # EMA decay of the tracked w average

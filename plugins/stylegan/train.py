@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.data import pad_to, read_mnist, to_unit_range
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.stylegan.model import Discriminator, Generator, StyleGANConfig
@@ -43,10 +42,7 @@ class StyleGANRecipe(zoo.Recipe):
             raise zoo.ZooError("the stylegan recipe trains in one process only; drop --nproc-per-node/--nnodes")
         self.settings = {**RECIPE_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in RECIPE_DEFAULTS}}
         model_config = StyleGANConfig(**config)
-        images, _ = read_mnist(options.data, "train")
-        if options.limit:
-            images = images[: options.limit]
-        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.discriminator = Discriminator(model_config).to(options.device)

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.data import pad_to, read_mnist, to_unit_range
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, VAE_METRIC_DESCRIPTIONS, generator_metrics, vae_metrics
 from zoo.plugins.vae.model import VAE, VAEConfig, decoder_graph, encoder_graph
@@ -28,10 +27,7 @@ class VAERecipe(zoo.Recipe):
     def __init__(self, config, options):
         super().__init__(config, options)
         model_config = VAEConfig(**config)
-        images, _ = read_mnist(options.data, "train")
-        if options.limit:
-            images = images[: options.limit]
-        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAE(model_config).to(options.device)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}

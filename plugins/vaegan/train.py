@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.data import pad_to, read_mnist, to_unit_range
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.vaegan.model import VAEGAN, Discriminator, VAEGANConfig
@@ -41,10 +40,7 @@ class VAEGANRecipe(zoo.Recipe):
             raise zoo.ZooError("the vaegan recipe trains in one process only; drop --nproc-per-node/--nnodes")
         self.settings = {**RECIPE_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in RECIPE_DEFAULTS}}
         model_config = VAEGANConfig(**config)
-        images, _ = read_mnist(options.data, "train")
-        if options.limit:
-            images = images[: options.limit]
-        self.images = torch.from_numpy(to_unit_range(pad_to(images, model_config.image_size))).to(options.device)
+        self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAEGAN(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
         betas = (0.5, 0.999)

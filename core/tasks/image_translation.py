@@ -1,0 +1,208 @@
+"""`zoo run` and `zoo eval` for image-to-image models that translate digits
+between two data sets (MNIST <-> USPS), one graph per direction.
+
+Each graph names its source domain in `preprocessing[input]["domain"]` and
+its target domain in `postprocessing[output]["domain"]`. Inside a domain,
+images are the data set's own digits resized as a whole to the graph's size
+(32x32), so MNIST digits keep their margin and USPS digits fill the frame.
+
+The metric is label preservation: translate the source domain's test split
+and classify the translations with a classifier trained on the target
+domain. The classifiers (the shipped `cnn` and `cnn:usps`) are loaded
+through the registry and run on the same kind of backend as the translator;
+they see the layout they were trained on (`zoo.data.mnist_frame`), so a
+translation is first brought back to the target data set's native size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.data import mnist_frame, read_digits, read_mnist, read_usps, resize, to_unit_range
+from zoo.errors import ZooError
+from zoo.images import save_grid, to_uint8
+from zoo.runtime import Backend, open_backend
+from zoo.specs import GraphSpec, ModelSpec
+from zoo.tensors import concrete_shape
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A digit data set as a translation domain."""
+
+    dataset: str
+    train_split: str
+    test_split: str
+    native_size: int  # side of the data set's own images
+    classifier: str  # registry reference of a classifier trained on this data set
+    test_description: str
+
+
+DOMAINS = {
+    "mnist": Domain("mnist", "train", "heldout", 28, "cnn", "the 2,000 held-out MNIST images (index % 5 == 0)"),
+    "usps": Domain("usps", "train", "test", 16, "cnn:usps", "the 2,007 USPS test images"),
+}
+GRID_PAIRS_PER_ROW = 4
+
+
+def domain(name: str) -> Domain:
+    if name not in DOMAINS:
+        raise ZooError(f"unknown translation domain {name!r}; the known ones are {', '.join(DOMAINS)}")
+    return DOMAINS[name]
+
+
+def read_domain(data: Path, name: str, split: str, size: int = 32,
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, size, size) in [-1, 1], each resized as a whole, and labels of one split of a
+    domain; `limit` keeps the first N."""
+    reader = {"mnist": read_mnist, "usps": read_usps}[domain(name).dataset]
+    images, labels = reader(data, split)
+    return to_unit_range(resize(images[:limit], size)), labels[:limit]
+
+
+def classifier_frame(images: np.ndarray, name: str) -> np.ndarray:
+    """Translations (N, 1, H, W) in [-1, 1] in the layout the domain's classifier was trained on:
+    resized back to the data set's native size, then framed like its own test images."""
+    native = resize(to_uint8(images)[:, 0], domain(name).native_size)
+    return to_unit_range(mnist_frame(native))
+
+
+def source_and_target(graph: GraphSpec) -> tuple[str, str]:
+    source = graph.preprocessing.get(graph.inputs[0].name, {}).get("domain")
+    target = graph.postprocessing.get(graph.outputs[0].name, {}).get("domain")
+    if source not in DOMAINS or target not in DOMAINS:
+        raise ZooError(f"graph '{graph.name}' does not name its source and target domains "
+                       f"(preprocessing/postprocessing 'domain', one of {', '.join(DOMAINS)})")
+    return source, target
+
+
+def image_size(graph: GraphSpec) -> int:
+    """The side the graph was trained at: its input's last axis, or that axis's example size when symbolic."""
+    return concrete_shape(graph.inputs[0], graph.axis_sizes(1))[-1]
+
+
+def translate(backend: Backend, images: np.ndarray, chunk: int = 256) -> np.ndarray:
+    name, output = backend.graph.inputs[0].name, backend.graph.outputs[0].name
+    return np.concatenate([backend.run({name: images[i : i + chunk]})[output] for i in range(0, len(images), chunk)])
+
+
+def predictions(classifier: Backend, images: np.ndarray, chunk: int = 500) -> np.ndarray:
+    name = classifier.graph.inputs[0].name
+    logits = [classifier.run({name: images[i : i + chunk]})["logits"] for i in range(0, len(images), chunk)]
+    return np.concatenate(logits).argmax(axis=1)
+
+
+def metric_descriptions(source: str, target: str) -> dict[str, str]:
+    a, b = domain(source), domain(target)
+    return {
+        f"{source}_to_{target}_label_preservation": (
+            f"share of {a.test_description}, translated to {target} style, that {b.classifier} (trained on {target}) "
+            f"classifies as their true digit"
+        ),
+        f"{source}_to_{target}_untranslated_accuracy": (
+            f"the baseline: {b.classifier}'s accuracy on the same {source} images untranslated "
+            f"(in its own layout: the digit in MNIST's 20x20 box, zero-padded to 32x32)"
+        ),
+        f"{source}_cycle_l1": (
+            f"cycle-reconstruction error: mean |x - {source}({target}(x))| over {a.test_description}, "
+            f"grey levels in [0, 1]"
+        ),
+    }
+
+
+def translation_metrics(forward: Backend, backward: Backend, classifier: Backend, data: Path,
+                        limit: int | None = None) -> dict[str, float]:
+    """Label preservation, its untranslated baseline and the cycle error of one direction (see `metric_descriptions`).
+
+    `forward` translates source -> target, `backward` target -> source, and
+    `classifier` was trained on the target domain; `limit` keeps the first N test images.
+    """
+    source, target = source_and_target(forward.graph)
+    size = image_size(forward.graph)
+    images, labels = read_domain(data, source, domain(source).test_split, size, limit)
+    translated = translate(forward, images)
+    reconstructed = translate(backward, translated)
+    preserved = predictions(classifier, classifier_frame(translated, target)) == labels
+    untranslated = predictions(classifier, read_digits(data, source, domain(source).test_split)[0][:limit]) == labels
+    return {
+        f"{source}_to_{target}_label_preservation": round(float(preserved.mean()), 4),
+        f"{source}_to_{target}_untranslated_accuracy": round(float(untranslated.mean()), 4),
+        f"{source}_cycle_l1": round(float(np.abs(reconstructed - images).mean() / 2), 4),
+    }
+
+
+def _graph_backends(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, Backend]:
+    """A backend per graph, keyed by source domain, on the same kind of backend as `backend`."""
+    weights = str(options["weights"]) if options.get("weights") else None
+    reference = options.get("model") or spec.name
+    backends = {}
+    for graph in spec.graphs:
+        opened = backend if graph.name == backend.graph.name else \
+            open_backend(spec, backend.name, reference, graph=graph.name, weights=weights)
+        backends[source_and_target(graph)[0]] = opened
+    return backends
+
+
+def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
+    from zoo.api import get_spec
+
+    by_source = _graph_backends(spec, backend, options)
+    metrics: dict[str, float] = {}
+    for source, forward in by_source.items():
+        target = source_and_target(forward.graph)[1]
+        if target not in by_source:
+            raise ZooError(f"model '{spec.name}' has no graph translating {target} back to {source}, "
+                           f"so the cycle error cannot be measured")
+        reference = domain(target).classifier
+        classifier = open_backend(get_spec(reference), backend.name, reference)
+        metrics.update(translation_metrics(forward, by_source[target], classifier, Path(options["data"])))
+    return metrics
+
+
+def load_picture(path: Path, size: int) -> np.ndarray:
+    """A digit picture as a (1, 1, size, size) array in [-1, 1]: grayscale, light digit on dark
+    (inverted when the border is light), resized as a whole like the domain's images."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        picture = Image.open(path).convert("L")
+    except FileNotFoundError:
+        raise ZooError(f"--image {path} does not exist; pass the path of a PNG or JPEG picture") from None
+    except (UnidentifiedImageError, OSError):
+        raise ZooError(f"--image {path} is not an image Pillow can read; pass a PNG or JPEG picture") from None
+    pixels = np.asarray(picture)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if border.mean() > 127:
+        pixels = 255 - pixels
+    return to_unit_range(resize(pixels[None], size))
+
+
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+    """Translate `--image` (writes the translation), or `--n` test images of the source domain
+    (writes a grid of inputs, each beside its translation)."""
+    graph = backend.graph
+    source, target = source_and_target(graph)
+    size = image_size(graph)
+    if options.get("image"):
+        image = load_picture(Path(options["image"]), size)
+        path = Path(options.get("output") or f"{spec.name}-{graph.name}.png")
+        save_grid(to_uint8(translate(backend, image)), path, columns=1)
+        return f"translated {options['image']} from {source} to {target} style ({spec.name} {graph.name}, {backend.name}): {path}"
+    from zoo.config import load_config
+
+    data = Path(options.get("data") or load_config()["data"]["root"])
+    images, _ = read_domain(data, source, domain(source).test_split, size)
+    count = options.get("n") or 16
+    if not 1 <= count <= len(images):
+        raise ZooError(f"--n {count} is outside 1..{len(images)} (the {source} test images)")
+    chosen = np.random.default_rng(options.get("seed") or 0).choice(len(images), count, replace=False)
+    inputs = images[np.sort(chosen)]
+    pairs = np.stack([inputs, translate(backend, inputs)], axis=1).reshape(-1, *inputs.shape[1:])
+    path = Path(options.get("output") or f"{spec.name}-{graph.name}.png")
+    save_grid(to_uint8(pairs), path, columns=2 * min(GRID_PAIRS_PER_ROW, count))
+    return (f"wrote {count} {source} test images (seed {options.get('seed') or 0}), each beside its {target}-style "
+            f"translation ({spec.name} {graph.name}, {backend.name}), to {path}")

@@ -1,0 +1,57 @@
+"""CycleGAN: unpaired translation of 32x32 digits between MNIST (domain A) and USPS (domain B)."""
+
+import zoo
+
+# Each domain's images are the data set's own pictures resized as a whole: MNIST digits keep their margin,
+# USPS digits fill the frame, so translating also rescales the digit.
+FRAMES = {"mnist": "the 28x28 MNIST image resized to 32x32", "usps": "the 16x16 USPS image resized to 32x32"}
+
+
+def _graph(name: str, source: str, target: str) -> zoo.GraphSpec:
+    return zoo.GraphSpec(
+        name=name,
+        module=f"zoo.plugins.cyclegan.model:{name}_graph",
+        inputs=(zoo.TensorSpec("image", ("batch", 1, "height", "width"), example="image",
+                               description=f"grayscale {source} digit, white on black, in [-1, 1]"),),
+        outputs=(zoo.TensorSpec("translated", ("batch", 1, "height", "width"),
+                                description=f"the digit in {target} style, in [-1, 1]"),),
+        example_axes={"height": 32, "width": 32},
+        preprocessing={"image": {"domain": source, "layout": "NCHW", "size": 32, "frame": FRAMES[source],
+                                 "range": [-1.0, 1.0], "from_uint8": "x / 127.5 - 1", "foreground": "white on black",
+                                 "height_width": "any multiple of 4; trained at 32x32"}},
+        postprocessing={"translated": {"domain": target, "frame": FRAMES[target], "range": [-1.0, 1.0],
+                                       "to_uint8": "(x + 1) * 127.5"}},
+        description=f"{source} -> {target} style",
+    )
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(
+        zoo.ModelSpec(
+            name="cyclegan",
+            task="image-to-image",
+            description="CycleGAN: two ResNet generators (instance norm) translating 32x32 digits MNIST <-> USPS, "
+                        "trained unpaired with PatchGAN discriminators",
+            builder="zoo.plugins.cyclegan.model:build",
+            config={"image_channels": 1, "base_channels": 16, "residual_blocks": 6, "discriminator_channels": 32},
+            weights={
+                "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
+            },
+            trainer="cyclegan",
+            graphs=(_graph("a2b", "mnist", "usps"), _graph("b2a", "usps", "mnist")),
+        )
+    )
+
+
+@zoo.hookimpl
+def register_trainers(register):
+    register(
+        zoo.TrainerSpec(
+            name="cyclegan",
+            recipe="zoo.plugins.cyclegan.train:CycleGANRecipe",
+            defaults={"epochs": 40, "batch_size": 32, "lr": 2e-4},
+            description="least-squares GAN + cycle (x10) + identity (x5) L1 losses, Adam(2e-4, 0.5/0.999) decaying "
+                        "linearly to 0 over the second half, unpaired MNIST train and USPS train",
+        )
+    )

@@ -1,0 +1,163 @@
+"""The CycleGAN plugin: both generators, one training step, shipped weights, export parity of
+both directions (dynamic batch, height and width), `zoo run`, and the translation metric."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from conftest import DATA, assert_clean_error, needs_data, read_json, zoo_cli
+from zoo.tasks import image_translation
+from zoo.weights import file_sha256
+
+pytestmark = needs_data
+TINY = {"base_channels": 4, "residual_blocks": 1, "discriminator_channels": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny_cyclegan(tmp_path_factory):
+    """Weights of a narrow CycleGAN after one training step on 8 images of each domain.
+
+    Written with the recipe and `zoo.weights.save` rather than `zoo train`, whose evaluation
+    over 4,007 test images would dominate this file's run time; the shipped card records a full run.
+    """
+    from zoo.training import TrainOptions
+    from zoo.plugins.cyclegan.train import CycleGANRecipe
+    from zoo.weights import save
+
+    torch.manual_seed(0)
+    config = {**zoo.get_spec("cyclegan").config, **TINY}
+    recipe = CycleGANRecipe(config, TrainOptions(data=DATA, batch_size=4, limit=8))
+    recipe.step(recipe.batches(0)[0])
+    out = tmp_path_factory.mktemp("cyclegan") / "tiny.safetensors"
+    save(recipe.networks[recipe.shipped].state_dict(), out, "cyclegan", config)
+    return out
+
+
+def test_build_translates_both_directions_at_any_size_divisible_by_4():
+    model = zoo.build("cyclegan", **TINY).eval()
+    with torch.no_grad():
+        to_b, to_a = model(torch.zeros(2, 1, 32, 32), torch.zeros(3, 1, 32, 32))
+        wide = model.b2a(torch.zeros(1, 1, 24, 40))
+    assert to_b.shape == (2, 1, 32, 32) and to_a.shape == (3, 1, 32, 32)
+    assert wide.shape == (1, 1, 24, 40) and wide.abs().max() <= 1.0
+    assert [g.name for g in zoo.get_spec("cyclegan").graphs] == ["a2b", "b2a"]
+
+
+def test_one_training_step_updates_every_network():
+    from zoo.training import TrainOptions
+    from zoo.plugins.cyclegan.train import CycleGANRecipe
+
+    torch.manual_seed(0)
+    recipe = CycleGANRecipe({**zoo.get_spec("cyclegan").config, **TINY},
+                            TrainOptions(data=DATA, batch_size=4, limit=8, lr=1e-3))
+    real_a, real_b = recipe.batches(0)[0]
+    assert real_a.shape == real_b.shape == (4, 1, 32, 32)
+    before = {name: {k: v.clone() for k, v in net.state_dict().items()} for name, net in recipe.networks.items()}
+    losses = recipe.step((real_a, real_b))
+    assert set(losses) == {"gan", "cycle", "identity", "d_a", "d_b", "lr"} and all(np.isfinite(v) for v in losses.values())
+    for name, net in recipe.networks.items():
+        for key, value in net.state_dict().items():
+            assert not torch.equal(value, before[name][key]), f"{name}.{key} was not updated"
+
+
+def test_an_unknown_recipe_option_is_refused():
+    from zoo.training import TrainOptions
+    from zoo.plugins.cyclegan.train import CycleGANRecipe
+
+    with pytest.raises(zoo.ZooError, match="unknown --set key"):
+        CycleGANRecipe(zoo.get_spec("cyclegan").config, TrainOptions(data=DATA, hparams={"cycle_wieght": 1.0}))
+
+
+def test_shipped_weights_load_match_the_card_and_preserve_labels():
+    resolved = zoo.resolve_weights("cyclegan")
+    assert resolved.card["sha256"] == file_sha256(resolved.path) and resolved.path.stat().st_size < 5_000_000
+    metrics = resolved.card["metrics"]
+    assert {"mnist_to_usps_label_preservation", "usps_to_mnist_label_preservation", "mnist_cycle_l1"} <= set(metrics)
+    model = zoo.load("cyclegan")
+    assert model.training is False
+    spec = zoo.get_spec("cyclegan")
+    # The first 100 test images of each domain, through the real metric code and both classifiers.
+    for forward, backward in (("a2b", "b2a"), ("b2a", "a2b")):
+        backends = {name: zoo.runtime.open_backend(spec, "torch", graph=name, model=model) for name in (forward, backward)}
+        target = image_translation.source_and_target(backends[forward].graph)[1]
+        reference = image_translation.DOMAINS[target].classifier
+        classifier = zoo.runtime.open_backend(zoo.get_spec(reference), "torch", reference)
+        scores = image_translation.translation_metrics(backends[forward], backends[backward], classifier, DATA, limit=100)
+        preserved = next(v for k, v in scores.items() if k.endswith("label_preservation"))
+        assert preserved >= 0.8, scores
+
+
+class Identity:
+    """A translator that returns its input: zero cycle error, known label preservation."""
+
+    name = "torch"
+
+    def __init__(self, graph):
+        self.graph = graph
+
+    def run(self, feeds):
+        return {self.graph.outputs[0].name: feeds[self.graph.inputs[0].name]}
+
+
+class AlwaysThree:
+    """A classifier that answers 3 whatever it sees."""
+
+    graph = zoo.get_spec("cnn").graph()
+
+    def run(self, feeds):
+        logits = np.zeros((len(feeds["image"]), 10), np.float32)
+        logits[:, 3] = 1.0
+        return {"logits": logits}
+
+
+def test_translation_metrics_on_a_handful_of_images():
+    spec = zoo.get_spec("cyclegan")
+    a2b, b2a = Identity(spec.graph("a2b")), Identity(spec.graph("b2a"))
+    labels = zoo.data.read_mnist(DATA, "heldout")[1][:12]
+    scores = image_translation.translation_metrics(a2b, b2a, AlwaysThree(), DATA, limit=12)
+    assert scores == {
+        "mnist_to_usps_label_preservation": round(float((labels == 3).mean()), 4),
+        "mnist_to_usps_untranslated_accuracy": round(float((labels == 3).mean()), 4),
+        "mnist_cycle_l1": 0.0,
+    }
+    # The real classifier trained on USPS recognises real USPS digits after the round trip through its layout.
+    images, usps_labels = image_translation.read_domain(DATA, "usps", "test")
+    classifier = zoo.runtime.open_backend(zoo.get_spec("cnn"), "torch", "cnn:usps")
+    framed = image_translation.classifier_frame(images[:50], "usps")
+    assert (image_translation.predictions(classifier, framed) == usps_labels[:50]).mean() >= 0.9
+
+
+def test_export_parity_of_both_directions_with_dynamic_size(tiny_cyclegan, tmp_path):
+    import onnxruntime as ort
+
+    bundle = zoo.export("cyclegan", out=tmp_path / "out", weights=tiny_cyclegan, log=lambda line: None)
+    manifest = read_json(bundle / "model.json")
+    assert list(manifest["graphs"]) == ["a2b", "b2a"]
+    model = zoo.load("cyclegan", tiny_cyclegan)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 1, 24, 36)).astype(np.float32)
+    for name, graph in manifest["graphs"].items():
+        assert all(parity["passed"] for parity in graph["parity"].values())
+        session = ort.InferenceSession(str(bundle / graph["file"]))
+        (translated,) = session.run(None, {"image": images})
+        with torch.no_grad():
+            expected = getattr(model, name)(torch.from_numpy(images)).numpy()
+        assert translated.shape == (3, 1, 24, 36) and np.allclose(translated, expected, atol=1e-4)
+
+
+def test_run_translates_a_picture_and_writes_a_grid(tiny_cyclegan, tmp_path):
+    picture = tmp_path / "seven.png"
+    Image.fromarray(np.where(np.arange(28)[:, None] < 14, 0, 255).astype(np.uint8) * np.ones((1, 28), np.uint8)).save(picture)
+    result = zoo_cli("run", "cyclegan", "--weights", tiny_cyclegan, "--direction", "b2a", "--image", picture,
+                     "-o", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    assert "from usps to mnist" in result.stdout and Image.open(tmp_path / "out.png").size[0] > 32
+    result = zoo_cli("run", "cyclegan", "--weights", tiny_cyclegan, "--n", "6", "-o", tmp_path / "grid.png",
+                     env={"ZOO_DATA_ROOT": str(DATA)})
+    assert result.returncode == 0, result.stderr
+    assert "6 mnist test images" in result.stdout
+    # 2 rows of 4 pairs: 8 cells of 32 px and 2 px padding, doubled.
+    assert Image.open(tmp_path / "grid.png").size == (2 * (8 * 34 + 2), 2 * (2 * 34 + 2))
+    result = zoo_cli("run", "cyclegan", "--weights", tiny_cyclegan, "--direction", "sideways", "-o", tmp_path / "x.png")
+    assert_clean_error(result, "no graph 'sideways'", "a2b, b2a")
