@@ -31,7 +31,7 @@ class ConstantBackend:
 
 
 def test_every_task_defines_a_quality():
-    for task in ("image-generation", "image-classification", "policy", "text-generation"):
+    for task in ("image-generation", "image-classification", "policy", "text-generation", "image-to-image"):
         assert callable(quality_function(task)), task
 
 
@@ -107,3 +107,26 @@ def test_fp16_recurrent_model_loads_in_onnx_runtime(tmp_path):
     assert quality["metric"] == "heldout_bits_per_char" and quality["relative_drop"] <= 0.1
     model = onnx.load(str(tmp_path / "rnn" / "model.onnx"))
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+
+
+@needs_data
+def test_translation_quality_is_label_preservation_judged_by_the_target_classifier():
+    from zoo.tasks import image_translation
+
+    class Identity:
+        """A translator that changes nothing: the target classifier still reads most digits."""
+
+        name = "identity"
+
+        def __init__(self, graph):
+            self.graph = graph
+
+        def run(self, feeds):
+            return {"translated": feeds["image"]}
+
+    spec = get_spec("cyclegan")
+    result = image_translation.quality(spec, Identity(spec.graph("b2a")), {"examples": 40, "data": DATA})
+    assert (result.metric, result.examples, result.higher_is_better) == ("usps_to_mnist_label_preservation", 40, True)
+    assert result.value > 0.8
+    blank = ConstantBackend(spec.graph("b2a"), {"translated": np.full((1, 32, 32), -1.0, np.float32)})
+    assert image_translation.quality(spec, blank, {"examples": 40, "data": DATA}).value < 0.5  # blank images carry no digit
