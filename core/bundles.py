@@ -79,3 +79,9 @@ class SeededInputs:
 
         rows = [example_inputs(self.graph, 1, seed=int(i)) for i in batch["id"]]
         return {"id": batch["id"], **{t.name: np.concatenate([r[t.name] for r in rows]) for t in self.graph.inputs}}
+
+
+def seeded_inputs(batch: dict[str, np.ndarray], bundle: str, graph: str | None = None) -> dict[str, np.ndarray]:
+    """`SeededInputs` as a plain function, for a stage that runs as stateless tasks (Ray Data's
+    `map_batches(seeded_inputs, fn_kwargs={"bundle": ...})`): importable on every worker."""
+    return SeededInputs(bundle, graph)(batch)

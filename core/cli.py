@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   zoo export dcgan --target onnx -o out/
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
+  zoo run cnn --backend onnx --input-dir digits/ -o results/
   zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
   zoo new-plugin mymodel --dir zoo-mymodel
 """
@@ -131,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
     p.add_argument("--image", type=Path, help="input picture for image classifiers and translators (PNG, JPEG)")
     p.add_argument("--direction", help="image-to-image models: the graph that translates (cyclegan: a2b = MNIST to USPS, b2a)")
+    p.add_argument("--input-dir", type=Path, metavar="DIR",
+                   help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
+                        "that receives predictions.jsonl")
+    p.add_argument("--batch-size", type=int, default=64, help="with --input-dir: files per backend call (default 64)")
     p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
@@ -448,6 +453,13 @@ def _open(args, graph: str | None = None):
 def cmd_run(args) -> int:
     from zoo.tasks import task_function
 
+    if args.input_dir is not None:
+        from zoo.api import get_spec
+        from zoo.batch import prepare
+
+        job = prepare(get_spec(args.model), vars(args))
+        print(job.run(_open(args, graph=args.direction)[1]))
+        return 0
     spec, backend = _open(args, graph=args.direction)
     message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)

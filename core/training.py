@@ -149,6 +149,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     writes checkpoints and the final weights and card (the others return None).
     """
     import numpy as np
+    import tomli_w  # noqa: F401  the card writer's; fail now rather than after the training run
     import torch
     from tqdm import tqdm
 

@@ -21,16 +21,24 @@ from pathlib import Path
 def run(bundle: Path, samples: int, out: Path | None, actors: int, batch_size: int, address: str | None):
     import ray
 
-    from zoo.bundles import BundleRunner, SeededInputs, graph_from_manifest, read_manifest
+    from zoo.bundles import BundleRunner, graph_from_manifest, read_manifest, seeded_inputs
 
     graph, _ = graph_from_manifest(read_manifest(bundle))
     ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    # Ray Data starts the actor pool first and keeps no CPU back for the tasks that feed it: actors holding
+    # every CPU wait forever for input. Leave one CPU of the cluster to those tasks.
+    cpus = ray.cluster_resources().get("CPU", 0.0)
+    if cpus < 2:
+        raise SystemExit(f"the Ray cluster has {cpus:g} CPUs; this pipeline needs at least 2 (one feeds the actors)")
+    cpus_per_actor = min(1.0, (cpus - 1.0) / actors)
     started = time.perf_counter()
     dataset = (
         ray.data.range(samples)
-        .map_batches(SeededInputs, fn_constructor_args=(str(bundle),), batch_size=batch_size, concurrency=1)
+        # Inputs drawn from each sample's id, in light tasks (a function from the installed package, so
+        # that workers import it rather than this script).
+        .map_batches(seeded_inputs, fn_kwargs={"bundle": str(bundle)}, batch_size=batch_size)
         .map_batches(BundleRunner, fn_constructor_args=(str(bundle),), fn_constructor_kwargs={"threads": 1},
-                     batch_size=batch_size, concurrency=actors)
+                     batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor)
     )
     if out is not None:
         dataset.select_columns(["id", graph.outputs[0].name]).write_numpy(str(out), column=graph.outputs[0].name)

@@ -1,7 +1,5 @@
 """The cnn digit classifier: shipped weights, accuracy, export, `zoo run --image`, `zoo eval` per variant."""
 
-import json
-
 import numpy as np
 import pytest
 import torch

@@ -35,6 +35,17 @@ def test_wheel_has_only_namespaced_packages(wheel):
     assert not any(name.endswith(".ckpt.safetensors") for name in names)
 
 
+def test_wheel_ships_every_plugin_with_its_weights(wheel):
+    # `packages` in pyproject.toml is a hand-kept list: a plugin missing from it would vanish from installs.
+    names = set(zipfile.ZipFile(wheel).namelist())
+    tracked = subprocess.run(["git", "ls-files", "plugins", "core/tasks", "export"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    for path in tracked:
+        packaged = "zoo/" + path.removeprefix("core/")
+        if path.endswith((".py", ".safetensors", ".card.toml", ".tokenizer.json")):
+            assert packaged in names, f"{path} is not in the wheel"
+
+
 def test_wheel_declares_the_entry_points_and_extras(wheel):
     archive = zipfile.ZipFile(wheel)
     info = next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.batch import IMAGE_SUFFIXES, BatchTask
 from zoo.data import pad_to, read_digits
 from zoo.errors import ZooError
 from zoo.runtime import Backend
@@ -58,7 +59,7 @@ def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quali
     return Quality("mnist_heldout_accuracy", accuracy, higher_is_better=True, examples=len(labels), description=description)
 
 
-def load_picture(path: Path, size: int = 32) -> np.ndarray:
+def load_picture(path: Path, size: int = 32, flag: str = "--image", fix: str = "pass a PNG or JPEG picture") -> np.ndarray:
     """A digit picture of any size and polarity as a (1, 1, size, size) array in [-1, 1].
 
     It is converted to grayscale, inverted when its border is light (a dark
@@ -70,9 +71,9 @@ def load_picture(path: Path, size: int = 32) -> np.ndarray:
     try:
         picture = Image.open(path).convert("L")
     except FileNotFoundError:
-        raise ZooError(f"--image {path} does not exist; pass the path of a PNG or JPEG picture") from None
+        raise ZooError(f"{flag} {path} does not exist; {fix}") from None
     except (UnidentifiedImageError, OSError):
-        raise ZooError(f"--image {path} is not an image Pillow can read; pass a PNG or JPEG picture") from None
+        raise ZooError(f"{flag} {path} is not an image Pillow can read; {fix}") from None
     pixels = np.asarray(picture)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     if border.mean() > 127:
@@ -83,16 +84,42 @@ def load_picture(path: Path, size: int = 32) -> np.ndarray:
     return (pixels.astype(np.float32) / 127.5 - 1.0)[None, None]
 
 
+def class_labels(spec: ModelSpec, count: int) -> list:
+    return spec.graph().postprocessing.get("logits", {}).get("labels", list(range(count)))
+
+
 def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     if not options.get("image"):
         raise ZooError(f"`zoo run {spec.name}` classifies a picture: pass --image digit.png")
     size = backend.graph.inputs[0].shape[-1]
     probabilities = softmax(predict_logits(backend, load_picture(Path(options["image"]), size)))[0]
-    labels = spec.graph().postprocessing.get("logits", {}).get("labels", list(range(len(probabilities))))
+    labels = class_labels(spec, len(probabilities))
     top = np.argsort(-probabilities)[:TOP_CLASSES]
     lines = [f"{options['image']} ({spec.name}, {backend.name}):"]
     lines += [f"  {labels[i]}  {probabilities[i]:.4f}" for i in top]
     return "\n".join(lines)
+
+
+def _batch_picture(path: Path, graph) -> np.ndarray:
+    # Inside a folder a broken file is not the user's flag: say it is an input and name it.
+    return load_picture(path, graph.inputs[0].shape[-1], flag="input file", fix="replace or remove it")[0]
+
+
+def _batch_records(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    probabilities = softmax(outputs["logits"])
+    labels = class_labels(spec, probabilities.shape[1])
+    records = []
+    for row in probabilities:
+        top = np.argsort(-row)[:TOP_CLASSES]
+        records.append({
+            "prediction": labels[top[0]],
+            "top": [{"label": labels[i], "probability": float(f"{row[i]:.6g}")} for i in top],
+        })
+    return records
+
+
+# `zoo run NAME --input-dir DIR -o OUT`: one line of predictions.jsonl per picture.
+BATCH = BatchTask(kind="images", suffixes=IMAGE_SUFFIXES, load=_batch_picture, records=_batch_records)
 
 
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:

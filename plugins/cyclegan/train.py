@@ -42,7 +42,7 @@ class ImagePool:
 class CycleGANRecipe(zoo.Recipe):
     data_description = (
         "unpaired: domain A = MNIST t10k training split (index % 5 != 0, 8,000 images), domain B = USPS train "
-        "(7,291 images); each image resized as a whole to 32x32 (bilinear), scaled to [-1, 1]"
+        "(7,291 images, 16x16 resized to MNIST's 20x20 digit box); both zero-padded to 32x32, scaled to [-1, 1]"
     )
     metric_descriptions = {**metric_descriptions("mnist", "usps"), **metric_descriptions("usps", "mnist")}
 
