@@ -127,6 +127,9 @@ def open_backend(
         from zoo.export.trt import engine_backend
 
         return engine_backend(cached_bundle(reference, weights), graph_spec, precision, backend)
+    from zoo.config import load_config
+
     bundle = cached_bundle(reference, weights, precision, data)
     manifest = json.loads((bundle / "model.json").read_text())
-    return OnnxBackend(bundle / manifest["graphs"][graph_spec.name]["file"], graph_spec, backend)
+    threads = load_config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
+    return OnnxBackend(bundle / manifest["graphs"][graph_spec.name]["file"], graph_spec, backend, threads=threads)

@@ -23,9 +23,10 @@ from zoo.tasks import Quality, quality_function
 from zoo.tensors import example_inputs
 
 INT8_OPS = ("MatMul", "Gemm", "LSTM")
+RECURRENT_OPS = ("GRU", "LSTM", "RNN")
 STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
 TIMING_BATCH = 8
-TIMING_RUNS = 20
+TIMING_RUNS = 30
 MIN_SPEEDUP = 1.1  # int8 must beat fp32 by this factor to be kept: smaller gains are timing noise here
 
 
@@ -94,7 +95,7 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
             prepared.unlink()
 
 
-def convert_fp16(path: Path, out: Path, keep_io_types: bool = True) -> None:
+def convert_fp16(path: Path, out: Path, label: str, keep_io_types: bool = True) -> None:
     """fp16 weights and activations; inputs and outputs stay float32 when `keep_io_types`."""
     import warnings
 
@@ -105,17 +106,41 @@ def convert_fp16(path: Path, out: Path, keep_io_types: bool = True) -> None:
     except ImportError:
         raise UnavailableError("fp16 conversion needs onnxconverter-common; pip install 'aigc-zoo[deploy]'") from None
 
+    model = onnx.load(str(path))
+    blocked = list(float16.DEFAULT_OP_BLOCK_LIST)
+    if {node.op_type for node in model.graph.node} & set(RECURRENT_OPS):
+        # ONNX Runtime 1.32's full optimization segfaults on float16 Transposes around GRU/LSTM
+        # (measured: blocking Transpose alone makes the fp16 GRU and LSTM language models load).
+        blocked.append("Transpose")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # one warning per weight truncated to fp16's range
-        converted = float16.convert_float_to_float16(separate_consumed_outputs(onnx.load(str(path))), keep_io_types=keep_io_types)
+        converted = float16.convert_float_to_float16(separate_consumed_outputs(model), keep_io_types=keep_io_types,
+                                                     op_block_list=blocked)
     onnx.save(converted, str(out))
-    import onnxruntime as ort
+    problem = onnx_runtime_load_problem(out)
+    if problem:
+        raise UnavailableError(f"the fp16 conversion of {label} does not load in ONNX Runtime ({problem}); export it with --precision fp32")
 
-    try:
-        ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        first = " ".join(str(exc).split())[:200]
-        raise ZooError(f"the fp16 conversion of {path.parent.name}/{path.name} does not load in ONNX Runtime ({first}); export fp32") from None
+
+def onnx_runtime_load_problem(path: Path) -> str | None:
+    """Why ONNX Runtime's CPU provider cannot load `path` (None when it can).
+
+    The load runs in a child process: ONNX Runtime 1.32's full graph optimization
+    crashed the process (segmentation fault) on fp16 GRU/LSTM graphs before their
+    Transposes were kept float32; a crash must refuse the export, not kill it."""
+    import subprocess
+    import sys
+
+    code = "import sys, onnxruntime as ort; ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])"
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    if result.returncode < 0:
+        import onnxruntime
+
+        return f"onnxruntime {onnxruntime.__version__} crashes with signal {-result.returncode} optimizing it"
+    if result.returncode:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        return " ".join((lines[-1] if lines else f"exit status {result.returncode}").split())[:200]
+    return None
 
 
 def separate_consumed_outputs(model):
@@ -138,25 +163,33 @@ def separate_consumed_outputs(model):
     return model
 
 
-def median_ms(backend: OnnxBackend, graph: GraphSpec, runs: int = TIMING_RUNS) -> float:
+def fastest_ms(backends: dict[str, OnnxBackend], graph: GraphSpec, runs: int = TIMING_RUNS) -> dict[str, float]:
+    """Fastest of `runs` calls of each backend at batch TIMING_BATCH, in milliseconds.
+
+    The backends take turns, one call each per round, and the fastest call counts: the
+    other agents on this shared machine only ever add time, so the minimum is the
+    figure that contention disturbs least (medians swung 2x between runs here)."""
     feeds = example_inputs(graph, TIMING_BATCH, seed=0)
-    backend.run(feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+    times: dict[str, list[float]] = {name: [] for name in backends}
+    for backend in backends.values():
         backend.run(feeds)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return float(np.median(times))
+    for _ in range(runs):
+        for name, backend in backends.items():
+            start = time.perf_counter()
+            backend.run(feeds)
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return {name: min(values) for name, values in times.items()}
 
 
-def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int) -> Quality:
+def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int, weights: Path | None = None) -> Quality:
+    """The task's `quality` of `backend`; `weights` is the file the model came from (a language model's tokenizer lies beside it)."""
     quality = quality_function(spec.task)
     if quality is None:
         raise UnavailableError(
             f"reduced precision needs a task metric to validate with, and task '{spec.task}' defines no `quality`; "
             f"export '{spec.name}' with --precision fp32"
         )
-    return quality(spec, backend, {"examples": examples, "data": data})
+    return quality(spec, backend, {"examples": examples, "data": data, "model": spec.name, "weights": weights})
 
 
 def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
@@ -171,7 +204,7 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {"precision": precision}
     try:
         if precision == "fp16":
-            convert_fp16(fp32, path)
+            convert_fp16(fp32, path, f"'{job.spec.name}' graph '{graph.name}'")
             entry["io_types"] = "float32"
         elif not quantizable(fp32):
             fp32.rename(path)
@@ -181,7 +214,7 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
             entry.update(_pick_int8(job, graph, fp32, path))
             if entry["int8_mode"] is None:
                 fp32.rename(path)
-                return {"precision": "fp32", "reason": f"int8 was not {MIN_SPEEDUP}x faster", "median_ms_batch8": entry["median_ms_batch8"]}
+                return {"precision": "fp32", "reason": f"int8 was not {MIN_SPEEDUP}x faster", "fastest_ms_batch8": entry["fastest_ms_batch8"]}
         if graph.name == job.spec.graphs[0].name:
             entry["quality"] = _validate_quality(job, graph, fp32, path)
         else:
@@ -199,10 +232,15 @@ def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
         raise ZooError(f"export.int8_mode {mode!r} must be auto, dynamic or static")
     if not any(op in STATIC_INT8_OPS for op in quantizable(fp32)):
         modes = ["dynamic"]
-    timings = {"fp32": median_ms(OnnxBackend(fp32, graph), graph)}
     for candidate in modes:
         quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
-        timings[candidate] = median_ms(OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph), graph)
+    # One thread each: a two-thread session on a busy two-core machine waits for the other
+    # core, which swamped the difference being measured (generator graphs timed 7x slower
+    # than the synthesis graph they contain).
+    backends = {"fp32": OnnxBackend(fp32, graph, threads=1)}
+    backends.update({candidate: OnnxBackend(path.with_name(f"model.{candidate}.onnx"), graph, threads=1) for candidate in modes})
+    timings = fastest_ms(backends, graph)
+    del backends  # release the files before they are renamed or removed
     chosen = min(modes, key=timings.__getitem__)
     if mode == "auto" and timings[chosen] * MIN_SPEEDUP > timings["fp32"]:
         chosen = None  # int8 would only cost accuracy here: keep the graph fp32
@@ -213,12 +251,12 @@ def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
     job.log(
         f"{job.spec.name}/{graph.name}: " + (f"int8 {chosen}" if chosen else f"kept fp32, int8 was not {MIN_SPEEDUP}x faster") + " ("
         + ", ".join(f"{name} {ms:.3f} ms" for name, ms in timings.items())
-        + f" at batch {TIMING_BATCH})"
+        + f" at batch {TIMING_BATCH}, one thread, fastest of {TIMING_RUNS})"
     )
     return {
         "int8_mode": chosen,
         "quantized_ops": [op for op in quantizable(fp32) if chosen == "dynamic" or (chosen and op in STATIC_INT8_OPS)],
-        "median_ms_batch8": {name: round(ms, 4) for name, ms in timings.items()},
+        "fastest_ms_batch8": {name: round(ms, 4) for name, ms in timings.items()},
     }
 
 
@@ -248,8 +286,9 @@ def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str
     from zoo.config import load_config
 
     data = Path(job.options.get("data") or load_config()["data"]["root"])
-    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"])
-    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"])
+    weights = job.model.zoo_weights.path
+    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"], weights)
+    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"], weights)
     drop = reduced.relative_drop(reference)
     job.log(
         f"{job.spec.name}/{graph.name}: {reduced.metric} fp32 {reference.value:.4g} -> {job.precision} {reduced.value:.4g} "

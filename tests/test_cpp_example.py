@@ -16,7 +16,7 @@ from conftest import ROOT, read_json, zoo_cli
 EXAMPLE = ROOT / "examples" / "cpp"
 APT = "apt-get install -y --no-install-recommends cmake g++ libopencv-dnn-dev nlohmann-json3-dev"
 # Models the C++ example runs (docs/deployment.md says why the others do not).
-CPP_MODELS = ["dcgan", "cnn"]
+CPP_MODELS = ["dcgan", "cnn", "cartpole"]
 
 
 def _header(name):

@@ -13,6 +13,7 @@ from zoo.data import pad_to, read_digits
 from zoo.errors import ZooError
 from zoo.runtime import Backend
 from zoo.specs import ModelSpec
+from zoo.tasks import Quality
 from zoo.weights import split_reference, variant_spec
 
 DEFAULT_EVALUATION = ("mnist/heldout",)
@@ -47,6 +48,15 @@ def classifier_metrics(backend: Backend, data: Path, evaluation: tuple[str, ...]
         predictions = predict_logits(backend, images).argmax(axis=1)
         metrics[f"{dataset}_{split}_accuracy"] = round(float((predictions == labels).mean()), 4)
     return metrics
+
+
+def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
+    """Accuracy on the first `options["examples"]` held-out MNIST images: the metric reduced precisions must keep."""
+    images, labels = read_digits(Path(options["data"]), "mnist", "heldout")
+    images, labels = images[: options["examples"]], labels[: options["examples"]]
+    accuracy = float((predict_logits(backend, images).argmax(axis=1) == labels).mean())
+    description = f"share of the first {len(labels)} held-out MNIST images (index % 5 == 0) classified correctly"
+    return Quality("mnist_heldout_accuracy", accuracy, higher_is_better=True, examples=len(labels), description=description)
 
 
 def load_picture(path: Path, size: int = 32, flag: str = "--image", fix: str = "pass a PNG or JPEG picture") -> np.ndarray:

@@ -30,6 +30,7 @@ from zoo.errors import ZooError
 from zoo.images import save_grid, to_uint8
 from zoo.runtime import Backend, open_backend
 from zoo.specs import GraphSpec, ModelSpec
+from zoo.tasks import Quality
 from zoo.tasks.image_classification import load_picture
 from zoo.tensors import concrete_shape
 
@@ -128,6 +129,24 @@ def translation_metrics(forward: Backend, backward: Backend, classifier: Backend
         f"{source}_to_{target}_untranslated_accuracy": round(float(untranslated.mean()), 4),
         f"{source}_cycle_l1": round(float(np.abs(reconstructed - images).mean() / 2), 4),
     }
+
+
+def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
+    """Label preservation of the backend's direction on the first `options["examples"]` source test
+    images: the metric reduced precisions must keep. The judge, the target domain's classifier, runs
+    on PyTorch whatever backend is being measured."""
+    from zoo.api import get_spec
+
+    source, target = source_and_target(backend.graph)
+    reference = domain(target).classifier
+    classifier = open_backend(get_spec(reference), "torch", reference)
+    images, labels = read_domain(Path(options["data"]), source, domain(source).test_split, image_size(backend.graph),
+                                 options["examples"])
+    preserved = predictions(classifier, translate(backend, images)) == labels
+    description = (f"share of the first {len(labels)} {source} test images, translated to {target}, that {reference} "
+                   f"classifies as their true digit")
+    return Quality(f"{source}_to_{target}_label_preservation", float(preserved.mean()), higher_is_better=True,
+                   examples=len(labels), description=description)
 
 
 def _graph_backends(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, Backend]:

@@ -19,8 +19,10 @@ import numpy as np
 from zoo.errors import UnavailableError, ZooError
 from zoo.runtime import Backend
 from zoo.specs import GraphSpec, ModelSpec
+from zoo.tasks import Quality
 
 EVAL_EPISODES = 100
+QUALITY_EPISODES = 20  # at most this many episodes validate a reduced-precision export: a good policy plays 500 steps each
 ACTION_OUTPUT = "action"
 POLICY_METRIC_DESCRIPTIONS = {
     "mean_return": "mean undiscounted return of greedy actions over episodes with reset seeds 0..N-1",
@@ -112,6 +114,14 @@ def policy_metrics(backend: Backend, episodes: int = EVAL_EPISODES, progress: bo
     if episodes < 1:
         raise ZooError(f"--episodes {episodes} must be at least 1")
     return return_statistics(episode_returns(backend, episodes, progress=progress))
+
+
+def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
+    """Mean greedy return over reset seeds 0..N-1, N = min(`options["examples"]`, QUALITY_EPISODES)."""
+    episodes = max(1, min(options["examples"], QUALITY_EPISODES))
+    returns = episode_returns(backend, episodes, progress=False)
+    description = f"mean undiscounted return of greedy actions over {episodes} episodes with reset seeds 0..{episodes - 1}"
+    return Quality("mean_return", float(returns.mean()), higher_is_better=True, examples=episodes, description=description)
 
 
 def save_gif(frames: list[np.ndarray], path: Path, fps: int) -> Path:

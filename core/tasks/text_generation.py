@@ -24,10 +24,12 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.runtime import Backend
 from zoo.specs import ModelSpec
+from zoo.tasks import Quality
 from zoo.text import METRIC_DESCRIPTIONS, Tokenizer, bits_per_char, load_tokenizer, read_text, tokenizer_path
 from zoo.tensors import concrete_shape
 
 TEXT_METRIC_DESCRIPTIONS = METRIC_DESCRIPTIONS
+QUALITY_CHARACTERS_PER_EXAMPLE = 64  # `quality` scores a held-out prefix of examples x 64 characters
 
 
 class Decoder:
@@ -180,6 +182,17 @@ def text_metrics(backend: Backend, tokenizer: Tokenizer, text: str, streams: int
     unscored = len(ids) - 1 - scored
     covered = len(text) - len(tokenizer.decode(ids[:1])) - (len(tokenizer.decode(ids[len(ids) - unscored :])) if unscored else 0)
     return bits_per_char(total, covered)
+
+
+def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
+    """Bits per character on the first `options["examples"]` x 64 held-out characters: the metric
+    reduced precisions must keep. The tokenizer is the one beside `options["weights"]` (or the
+    variant `options["model"]` names)."""
+    text = read_text(Path(options["data"]), "heldout")[: options["examples"] * QUALITY_CHARACTERS_PER_EXAMPLE]
+    tokenizer = model_tokenizer({"model": options.get("model", spec.name), "weights": options.get("weights")})
+    value = text_metrics(backend, tokenizer, text)["heldout_bits_per_char"]
+    description = f"bits per character on the first {len(text):,} characters of held-out Tiny Shakespeare"
+    return Quality("heldout_bits_per_char", value, higher_is_better=False, examples=len(text), description=description)
 
 
 class _Streamer:
