@@ -339,7 +339,7 @@ def cmd_train(args) -> int:
         lr=args.lr or defaults["lr"],
         seed=args.seed,
         device=args.device or config["train"]["device"],
-        max_steps=args.max_steps,
+        max_steps=args.max_steps or defaults["max_steps"],
         max_minutes=args.max_minutes,
         limit=args.limit,
         hparams=dict(_parse_assignment(item) for item in args.set),

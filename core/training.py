@@ -21,7 +21,7 @@ from typing import Any, Iterable
 from zoo.errors import ZooError
 
 # Per-recipe defaults a TrainerSpec may set and `zoo train` flags override.
-OPTION_DEFAULTS = {"epochs": 1, "batch_size": 64, "lr": 2e-4}
+OPTION_DEFAULTS = {"epochs": 1, "batch_size": 64, "lr": 2e-4, "max_steps": None}
 
 
 @dataclass
