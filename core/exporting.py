@@ -152,13 +152,29 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "zoo"
 
 
+def _code_fingerprint(spec: ModelSpec) -> str:
+    """A short hash of the Python sources an export depends on: the model's plugin package
+    and the zoo's export code."""
+    import hashlib
+    import importlib.util
+
+    folders = [Path(importlib.util.find_spec(spec.package).origin).parent]
+    folders += [Path(location) for location in importlib.util.find_spec("zoo.export").submodule_search_locations]
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for folder in folders:
+        for source in sorted(folder.rglob("*.py")):
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cached_bundle(
     reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
 ) -> Path:
     """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
 
-    The cache key holds the weights' sha256, the opset and the zoo version, so
-    new weights or a new zoo never reuse a stale export. Finding a cached
+    The cache key holds the weights' sha256, the opset, the zoo version and a
+    hash of the code that shapes the graph, so new weights, a new zoo or an
+    edited model or exporter never reuse a stale export. Finding a cached
     bundle imports neither torch nor onnx.
     """
     from zoo import __version__
@@ -168,7 +184,8 @@ def cached_bundle(
     sha256 = resolved.sha256 or file_sha256(resolved.path)
     opset = load_config()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
-    folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{sha256[:16]}-opset{opset}-{__version__}{suffix}"
+    key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
+    folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
     if not (bundle / "model.json").is_file():
         print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)

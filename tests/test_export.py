@@ -132,3 +132,21 @@ def test_a_failed_export_keeps_the_previous_bundle(bundle, tmp_path, tiny_weight
     assert zoo_cli("export", "dcgan", "--weights", truncated, "-o", out).returncode != 0
     assert (out / "dcgan" / "model.onnx").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["dcgan"]
+
+
+def test_the_export_cache_key_follows_the_plugin_code(tmp_path, monkeypatch):
+    # An edited model must not reuse a graph exported from its old code.
+    import dataclasses
+
+    from zoo.exporting import _code_fingerprint
+
+    package = tmp_path / "edited_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text("WIDTH = 8\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = dataclasses.replace(zoo.get_spec("dcgan"), package="edited_plugin")
+    before = _code_fingerprint(spec)
+    assert _code_fingerprint(spec) == before
+    (package / "model.py").write_text("WIDTH = 16\n")
+    assert _code_fingerprint(spec) != before
