@@ -18,6 +18,8 @@ from zoo.errors import ZooError
 MNIST_IMAGES = "t10k-images-idx3-ubyte.gz"
 MNIST_LABELS = "t10k-labels-idx1-ubyte.gz"
 MNIST_SPLITS = ("train", "heldout", "all")
+# What Recipe.mnist_training_images returns at size 32, for the cards of the recipes that train on it.
+MNIST_TRAINING_32 = "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
 
 
 def find_mnist(path: Path) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.text import METRIC_DESCRIPTIONS, read_text, write_tokenizer_json
+from zoo.text import METRIC_DESCRIPTIONS, TRAINING_DESCRIPTION, read_text, write_tokenizer_json
 from zoo.training import Recipe
 
 
@@ -24,7 +24,7 @@ class LanguageModelRecipe(Recipe):
     """
 
     metric_descriptions = METRIC_DESCRIPTIONS
-    data_description = "Tiny Shakespeare, first 90% of characters (training split); metrics on the last 10%"
+    data_description = TRAINING_DESCRIPTION
     defaults = {"block": 128, "budget_minutes": 0.0, "warmup": 100, "weight_decay": 0.1, "steps_per_epoch": 1000}
 
     def make_tokenizer(self, text: str):
@@ -37,7 +37,7 @@ class LanguageModelRecipe(Recipe):
         import torch
 
         super().__init__(config, options)
-        self.settings = {**self.defaults, **{k: v for k, v in options.hparams.items() if k in self.defaults}}
+        self.settings = self.recipe_options(self.defaults)
         text = read_text(options.data, "train")
         tokenizer, tokenizer_json = self.make_tokenizer(text)
         if options.out is not None:

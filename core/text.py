@@ -17,6 +17,7 @@ from zoo.errors import ZooError
 
 TRAIN_FRACTION = 0.9
 SHAKESPEARE = "input.txt"
+TRAINING_DESCRIPTION = "Tiny Shakespeare, first 90% of characters (training split); metrics on the last 10%"
 
 
 def find_shakespeare(path: Path) -> Path:

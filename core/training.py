@@ -55,8 +55,13 @@ class Recipe:
 
     data_description = ""
     metric_descriptions: dict[str, str] = {}
+    # True for recipes whose step calls a network's own methods (mapping, encoder and
+    # decoder halves), which a DistributedDataParallel wrapper does not forward.
+    single_process = False
 
     def __init__(self, config: dict[str, Any], options: TrainOptions):
+        if self.single_process and options.world_size > 1:
+            raise ZooError(f"{type(self).__name__} trains in one process only; drop --nproc-per-node/--nnodes")
         self.config = config
         self.options = options
         self.networks: dict[str, Any] = {}
@@ -85,6 +90,10 @@ class Recipe:
         sampler.set_epoch(epoch)
         size = min(self.options.batch_size, max(1, count // self.options.world_size))
         return list(BatchSampler(sampler, size, drop_last=True))
+
+    def recipe_options(self, defaults: dict[str, Any]) -> dict[str, Any]:
+        """`defaults` with the `--set` values given for their keys (the others are model config keys)."""
+        return {**defaults, **{k: v for k, v in self.options.hparams.items() if k in defaults}}
 
     def mnist_training_images(self, size: int):
         """The MNIST training split (the first `--limit` images), zero-padded to

@@ -46,7 +46,7 @@ class PPORecipe(zoo.Recipe):
         unknown = sorted(set(options.hparams) - set(PPO_DEFAULTS) - set(config))
         if unknown:
             raise ZooError(f"unknown --set key(s) {', '.join(unknown)} for cartpole; use {', '.join(PPO_DEFAULTS)} or a model config key")
-        self.ppo = {**PPO_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in PPO_DEFAULTS}}
+        self.ppo = self.recipe_options(PPO_DEFAULTS)
         planned = options.epochs * self.ppo["iterations_per_epoch"]
         self.total_iterations = min(planned, options.max_steps) if options.max_steps else planned
         self.data_description = (

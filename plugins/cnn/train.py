@@ -12,14 +12,14 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.data import read_digits
+from zoo.data import MNIST_TRAINING_32, read_digits
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_classification import CLASSIFIER_METRIC_DESCRIPTIONS, classifier_metrics
 from zoo.plugins.cnn.model import CNNConfig, CNN
 
 TRAIN_SPLITS = {"mnist": "train", "usps": "train"}
 DESCRIPTIONS = {
-    "mnist": "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]",
+    "mnist": MNIST_TRAINING_32,
     "usps": "USPS train (7,291 images), resized from 16x16 to MNIST's 20x20 digit box, zero-padded to 32x32, scaled to [-1, 1]",
 }
 

@@ -48,7 +48,7 @@ class CycleGANRecipe(zoo.Recipe):
 
     def __init__(self, config, options):
         super().__init__(config, options)
-        self.hparams = {**HPARAM_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in HPARAM_DEFAULTS}}
+        self.hparams = self.recipe_options(HPARAM_DEFAULTS)
         unknown = set(options.hparams) - set(HPARAM_DEFAULTS) - set(config)
         if unknown:
             raise zoo.ZooError(f"unknown --set key(s) {', '.join(sorted(unknown))} for cyclegan; "

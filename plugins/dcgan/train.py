@@ -4,15 +4,14 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.dcgan.model import DCGANConfig, Discriminator, Generator, init_weights
 
 
 class DCGANRecipe(zoo.Recipe):
-    data_description = (
-        "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
-    )
+    data_description = MNIST_TRAINING_32
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
 
     def __init__(self, config, options):

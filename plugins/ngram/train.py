@@ -3,14 +3,13 @@
 import numpy as np
 import torch
 
-from zoo.text import METRIC_DESCRIPTIONS
 from zoo.plugins.ngram.model import build, count_tables
-from zoo.text import CharTokenizer, read_text, write_tokenizer_json
+from zoo.text import METRIC_DESCRIPTIONS, TRAINING_DESCRIPTION, CharTokenizer, read_text, write_tokenizer_json
 from zoo.training import Recipe
 
 
 class NGramRecipe(Recipe):
-    data_description = "Tiny Shakespeare, first 90% of characters (training split); metrics on the last 10%"
+    data_description = TRAINING_DESCRIPTION
     metric_descriptions = METRIC_DESCRIPTIONS
 
     def __init__(self, config, options):

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.stylegan.model import Discriminator, Generator, StyleGANConfig
@@ -29,18 +30,13 @@ RECIPE_DEFAULTS = {"r1_gamma": 0.2, "r1_interval": 16, "mixing_prob": 0.9, "ema_
 
 
 class StyleGANRecipe(zoo.Recipe):
-    data_description = (
-        "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
-    )
+    data_description = MNIST_TRAINING_32
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    single_process = True
 
     def __init__(self, config, options):
         super().__init__(config, options)
-        if options.world_size > 1:
-            # Its step calls the networks' own methods (mapping, synthesis, encoder, decoder halves),
-            # which a DistributedDataParallel wrapper does not forward.
-            raise zoo.ZooError("the stylegan recipe trains in one process only; drop --nproc-per-node/--nnodes")
-        self.settings = {**RECIPE_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in RECIPE_DEFAULTS}}
+        self.settings = self.recipe_options(RECIPE_DEFAULTS)
         model_config = StyleGANConfig(**config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.vaegan.model import VAEGAN, Discriminator, VAEGANConfig
@@ -27,18 +28,13 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 
 class VAEGANRecipe(zoo.Recipe):
-    data_description = (
-        "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
-    )
+    data_description = MNIST_TRAINING_32
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    single_process = True
 
     def __init__(self, config, options):
         super().__init__(config, options)
-        if options.world_size > 1:
-            # Its step calls the networks' own methods (mapping, synthesis, encoder, decoder halves),
-            # which a DistributedDataParallel wrapper does not forward.
-            raise zoo.ZooError("the vaegan recipe trains in one process only; drop --nproc-per-node/--nnodes")
-        self.settings = {**RECIPE_DEFAULTS, **{k: v for k, v in options.hparams.items() if k in RECIPE_DEFAULTS}}
+        self.settings = self.recipe_options(RECIPE_DEFAULTS)
         model_config = VAEGANConfig(**config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAEGAN(model_config).to(options.device)
