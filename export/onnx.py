@@ -66,6 +66,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             # The test vectors are what this file computes, so consumers can check they run it right.
             vectors = (vectors[0], OnnxBackend(path, graph).run(vectors[0]))
         test_dir = write_test_data(folder / "test_data_set_0", graph, vectors)
+        trace = write_greedy_trace(test_dir, graph, path) if job.spec.task == "text-generation" else None
         graphs[graph.name] = {
             "file": str(path.relative_to(job.out_dir)),
             "sha256": zoo.file_sha256(path),
@@ -75,6 +76,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             "postprocessing": graph.postprocessing,
             "test_data": str(test_dir.relative_to(job.out_dir)),
             "parity": parity,
+            **({"greedy_trace": str(trace.relative_to(job.out_dir))} if trace else {}),
             **({"reduced_precision": reduced} if reduced else {}),
         }
     reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
@@ -256,6 +258,19 @@ def write_test_data(folder: Path, graph: GraphSpec, vectors) -> Path:
             proto = numpy_helper.from_array(np.ascontiguousarray(arrays[tensor.name]), tensor.name)
             (folder / f"{prefix}_{index}.pb").write_bytes(proto.SerializeToString())
     return folder
+
+
+def write_greedy_trace(folder: Path, graph: GraphSpec, path: Path) -> Path:
+    """greedy_trace.json beside the test vectors: prompt ids and the greedy tokens the
+    graph at `path` generates from them, for programs that drive a text generator's
+    step graph themselves."""
+    import json
+
+    from zoo.tasks.text_generation import greedy_trace
+
+    trace = folder / "greedy_trace.json"
+    trace.write_text(json.dumps(greedy_trace(OnnxBackend(path, graph)), indent=1) + "\n")
+    return trace
 
 
 def read_test_data(folder: Path, graph_manifest: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -126,6 +126,28 @@ def generate(backend: Backend, prompt: list[int], max_new_tokens: int, temperatu
     return np.stack(new, axis=1) if new else np.zeros((batch, 0), dtype=np.int64)
 
 
+GREEDY_TRACE_STEPS = 32
+
+
+def greedy_trace(backend: Backend, steps: int = GREEDY_TRACE_STEPS, prompt_length: int = 8, seed: int = 0) -> dict[str, Any]:
+    """A greedy generation a program without Python can replay against an exported
+    step graph: random prompt ids (batch 1), then the argmax tokens it must produce."""
+    first = backend.graph.inputs[0]
+    vocab = backend.graph.outputs[0].shape[-1]
+    high = vocab if isinstance(vocab, int) else first.high
+    limit = Decoder(backend).max_positions
+    length = min(prompt_length, limit // 2) if limit else prompt_length
+    prompt = np.random.default_rng(seed).integers(0, high, length).tolist()
+    generated = generate(backend, prompt, steps, temperature=0.0)
+    return {
+        "graph": backend.graph.name,
+        "prompt_ids": [prompt],
+        "generated_ids": generated.tolist(),
+        "decoding": "greedy: argmax of the last position's logits; the prompt goes in with an empty state, "
+                    "then each chosen token alone with the state the previous call returned",
+    }
+
+
 def context_note(backend: Backend, prompt_length: int, max_new_tokens: int) -> str | None:
     """What `generate` will do about the context window, when it has to do anything."""
     limit = Decoder(backend).max_positions
