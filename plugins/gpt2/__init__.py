@@ -7,17 +7,14 @@ CONFIG = {"vocab_size": 1024, "block_size": 128, "n_layer": 4, "n_head": 5, "n_e
           "dropout": 0.1, "layer_norm_epsilon": 1e-5}
 
 
-def _cache(prefix: str, index: int, kind: str, length: str) -> zoo.TensorSpec:
-    heads, width = CONFIG["n_head"], CONFIG["n_embd"] // CONFIG["n_head"]
+def _cache(config: dict, prefix: str, index: int, kind: str, length: str) -> zoo.TensorSpec:
+    heads, width = config["n_head"], config["n_embd"] // config["n_head"]
     return zoo.TensorSpec(f"{prefix}.{index}.{kind}", ("batch", heads, length, width),
                           description=f"layer {index} attention {kind}s")
 
 
 @zoo.hookimpl
 def register_models(register):
-    layers = range(CONFIG["n_layer"])
-    past = tuple(_cache("past_key_values", i, kind, "past_sequence_length") for i in layers for kind in ("key", "value"))
-    present = tuple(_cache("present", i, kind, "total_sequence_length") for i in layers for kind in ("key", "value"))
     register(
         zoo.ModelSpec(
             name="gpt2",
@@ -33,22 +30,30 @@ def register_models(register):
             },
             trainer="gpt2",
             hub_config="zoo.plugins.gpt2.model:config_from_hub",
-            graphs=(
-                zoo.GraphSpec(
-                    name="decoder",
-                    module="zoo.plugins.gpt2.model:kv_cache_decoder",
-                    inputs=(zoo.TensorSpec("input_ids", ("batch", "sequence_length"), "int64", "integers",
-                                           high=CONFIG["vocab_size"], description="BPE token ids"),) + past,
-                    outputs=(zoo.TensorSpec("logits", ("batch", "sequence_length", CONFIG["vocab_size"]),
-                                            description="next-token logits at every position"),) + present,
-                    example_axes={"sequence_length": 3, "past_sequence_length": 5, "total_sequence_length": 8},
-                    preprocessing={"input_ids": {"tokenizer": "<weights>.tokenizer.json (byte-level BPE)",
-                                                 "max_positions": CONFIG["block_size"]}},
-                    postprocessing={"logits": {"sampling": "softmax(logits[:, -1] / temperature), top-k"}},
-                    description="decoder with the KV cache as inputs and outputs: past length 0 for the prompt, then one token per step",
-                ),
-            ),
+            graphs="zoo.plugins.gpt2:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The KV-cache decoder for a config: vocabulary, context length, layers, heads and width follow it."""
+    layers, vocab = range(config["n_layer"]), config["vocab_size"]
+    past = tuple(_cache(config, "past_key_values", i, kind, "past_sequence_length") for i in layers for kind in ("key", "value"))
+    present = tuple(_cache(config, "present", i, kind, "total_sequence_length") for i in layers for kind in ("key", "value"))
+    return (
+        zoo.GraphSpec(
+            name="decoder",
+            module="zoo.plugins.gpt2.model:kv_cache_decoder",
+            inputs=(zoo.TensorSpec("input_ids", ("batch", "sequence_length"), "int64", "integers",
+                                   high=vocab, description="BPE token ids"),) + past,
+            outputs=(zoo.TensorSpec("logits", ("batch", "sequence_length", vocab),
+                                    description="next-token logits at every position"),) + present,
+            example_axes={"sequence_length": 3, "past_sequence_length": 5, "total_sequence_length": 8},
+            preprocessing={"input_ids": {"tokenizer": "<weights>.tokenizer.json (byte-level BPE)",
+                                         "max_positions": config["block_size"]}},
+            postprocessing={"logits": {"sampling": "softmax(logits[:, -1] / temperature), top-k"}},
+            description="decoder with the KV cache as inputs and outputs: past length 0 for the prompt, then one token per step",
+        ),
     )
 
 
