@@ -263,14 +263,15 @@ def cmd_info(args) -> int:
         from zoo.weights import variant_spec
 
         variant_spec(spec, only)
+    shaped = _shaped_spec(args.model)
     info = {
         **_model_row(registry(), spec),
         "builder": spec.builder,
-        "config": spec.config,
+        "config": shaped.config,
         "trainer": spec.trainer,
         "graphs": [
             {"name": g.name, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
-            for g in spec.graphs
+            for g in shaped.graphs
         ],
         "variants": {name: {"uri": spec.weights[name].uri, "card": card} for name, card in variants.items()},
     }
@@ -281,7 +282,7 @@ def cmd_info(args) -> int:
     print(f"  task     {spec.task}")
     print(f"  plugin   {info['plugin']}")
     print(f"  builder  {spec.builder}")
-    print(f"  config   {json.dumps(spec.config)}")
+    print(f"  config   {json.dumps(shaped.config)}")
     print(f"  trainer  {spec.trainer or '-'}")
     print(f"  targets  {', '.join(info['targets']) or '-'}")
     for graph in info["graphs"]:
@@ -309,6 +310,17 @@ def cmd_info(args) -> int:
             if metric in descriptions:
                 print(f"  {'':<18} ({descriptions[metric]})")
     return 0
+
+
+def _shaped_spec(reference: str):
+    """The spec resolved for the variant's weights when they are on disk, else for the default config."""
+    from zoo.api import get_spec, resolve
+    from zoo.errors import WeightsError
+
+    try:
+        return resolve(reference, download=False).spec
+    except WeightsError:
+        return get_spec(reference).with_config()
 
 
 def cmd_plugins(args) -> int:
@@ -462,29 +474,30 @@ def cmd_build_engine(args) -> int:
     return 0
 
 
-def _open(args, graph: str | None = None):
-    from zoo.api import get_spec
+def _open(args, graph: str | None = None, resolved=None):
+    """The model resolved once from the weights `args` name, and a backend for one of its graphs."""
+    from zoo.api import resolve
     from zoo.config import load_config
     from zoo.runtime import open_backend
 
-    spec = get_spec(args.model)
+    resolved = resolved or resolve(args.model, args.weights)
     backend = args.backend or load_config()["run"]["backend"]
-    weights = str(args.weights) if args.weights else None
     data = str(args.data) if getattr(args, "data", None) else None
-    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights, data=data)
+    return resolved.spec, open_backend(resolved, backend, graph=graph, data=data)
 
 
 def cmd_run(args) -> int:
+    from zoo.api import resolve
     from zoo.tasks import task_function
 
+    resolved = resolve(args.model, args.weights)
     if args.input_dir is not None:
-        from zoo.api import get_spec
         from zoo.batch import prepare
 
-        job = prepare(get_spec(args.model), vars(args))
-        print(job.run(_open(args, graph=args.direction)[1]))
+        job = prepare(resolved.spec, vars(args))  # checked before an ONNX backend may export
+        print(job.run(_open(args, graph=args.direction, resolved=resolved)[1]))
         return 0
-    spec, backend = _open(args, graph=args.direction)
+    spec, backend = _open(args, graph=args.direction, resolved=resolved)
     message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)
     return 0
@@ -543,12 +556,13 @@ def cmd_data_fetch(args) -> int:
 def cmd_bench(args) -> int:
     from tqdm import tqdm
 
-    from zoo.api import get_spec, load
+    from zoo.api import load, resolve
     from zoo.bench import format_table, measure
     from zoo.errors import UnavailableError
     from zoo.runtime import check_backend, open_backend
 
-    spec = get_spec(args.model)
+    resolved = resolve(args.model, args.weights)
+    spec = resolved.spec
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for name in backends:
         check_backend(name)
@@ -556,13 +570,12 @@ def cmd_bench(args) -> int:
         batches = [int(b) for b in args.batch.split(",")]
     except ValueError:
         raise ZooError(f"--batch {args.batch!r} must be comma-separated integers, e.g. 1,64") from None
-    weights = str(args.weights) if args.weights else None
-    model = load(args.model, weights) if "torch" in backends else None
+    model = load(resolved) if "torch" in backends else None
     data = str(args.data) if args.data else None
     opened, skipped = [], []
     for name in backends:
         try:
-            opened.append(open_backend(spec, name, args.model, graph=args.graph, weights=weights, model=model, data=data))
+            opened.append(open_backend(resolved, name, graph=args.graph, loaded=model, data=data))
         except UnavailableError as exc:  # int8 without MatMul/Gemm/LSTM, TensorRT without a GPU: say so, bench the rest
             skipped.append({"backend": name, "reason": str(exc)})
     if not opened:

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.api import get_spec, load, registry, resolve_weights
+from zoo.api import ResolvedModel, load, registry, resolve
 from zoo.config import load_config
 from zoo.errors import UnavailableError, UnknownNameError
 from zoo.files import atomic_directory, ensure_writable_dir
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
-from zoo.weights import file_sha256
 
 BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 
@@ -26,8 +25,10 @@ BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 class ExportJob:
     """What an exporter receives: the loaded model and where to write.
 
-    `config` is the merged [export] configuration; `out_dir` is a temporary
-    directory that becomes the bundle when the exporter returns.
+    `spec` is the model's spec resolved for the weights being exported: its
+    `config` is theirs and its `graphs` have their real shapes. `config` is
+    the merged [export] configuration; `out_dir` is a temporary directory
+    that becomes the bundle when the exporter returns.
     """
 
     spec: ModelSpec
@@ -73,7 +74,7 @@ class Report:
 
 
 def inspect_model(
-    name: str,
+    name: str | ResolvedModel,
     target: str,
     weights: str | os.PathLike | None = None,
     config_overrides: dict[str, dict[str, Any]] | None = None,
@@ -103,9 +104,10 @@ def export_model(
     options: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Export model `name` (optionally "name:variant") to `out/<bundle>`; return the bundle path."""
+    """Export model `name` (optionally "name:variant", or a `ResolvedModel`) to `out/<bundle>`; return the bundle path."""
     reg = registry()
-    spec = get_spec(name)
+    resolved = resolve(name, weights)
+    spec = resolved.spec
     exporter = reg.exporter(target)
     if precision not in exporter.precisions:
         raise UnknownNameError(
@@ -119,9 +121,8 @@ def export_model(
             raise UnavailableError(reason.replace("<model>", spec.name))
     config = load_config(config_overrides)["export"]
     out = ensure_writable_dir(Path(out))
-    model = load(name, weights)
-    resolved = model.zoo_weights
-    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    model = load(resolved)
+    sha256 = resolved.sha256
     bundle = out / bundle_name(spec, resolved.variant)
     from zoo import __version__
 
@@ -138,7 +139,7 @@ def export_model(
             "precision": precision,
             "zoo_version": __version__,
             "weights_sha256": sha256,
-            "model_config": model.zoo_config,
+            "model_config": resolved.config,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **entries,
         }
@@ -168,7 +169,7 @@ def _code_fingerprint(spec: ModelSpec) -> str:
 
 
 def cached_bundle(
-    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
 ) -> Path:
     """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
 
@@ -179,18 +180,17 @@ def cached_bundle(
     """
     from zoo import __version__
 
-    spec = get_spec(reference)
-    resolved = resolve_weights(reference, weights)
-    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    resolved = resolve(reference, weights)
+    spec, sha256 = resolved.spec, resolved.sha256
     opset = load_config()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
     if not (bundle / "model.json").is_file():
-        print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
+        print(f"zoo: exporting {resolved.reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
         export_model(
-            reference, "onnx", folder, precision=precision, weights=weights,
+            resolved, "onnx", folder, precision=precision,
             options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
         )
     return bundle

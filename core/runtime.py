@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from zoo.errors import UnavailableError, UnknownNameError
-from zoo.specs import GraphSpec, ModelSpec, import_dotted
+from zoo.specs import GraphSpec, import_dotted
 
 # "<runtime>[-<precision>]": onnx-int8 runs the int8 export on ONNX Runtime's CPU provider,
 # trt-fp16 an fp16 TensorRT engine. Reduced-precision exports are made and validated on first use.
@@ -116,35 +116,41 @@ def check_backend(name: str) -> None:
 
 
 def open_backend(
-    spec: ModelSpec,
+    model: Any,
     backend: str,
-    reference: str | None = None,
     graph: str | None = None,
     weights: str | None = None,
-    model: Any = None,
+    loaded: Any = None,
     data: str | None = None,
 ) -> Backend:
-    """A backend for one graph of a model. ONNX backends use a cached export,
-    made on first use; `model` reuses an already loaded torch model; `data`
-    feeds the task metric that validates fp16/int8 exports."""
+    """A backend for one graph of a model.
+
+    `model` is a reference ("cnn:usps"), a spec (its default variant) or a
+    `zoo.ResolvedModel`; `weights` a local file instead of the variant's.
+    The graph's shapes are those of the weights used. ONNX backends use a
+    cached export, made on first use; `loaded` reuses a torch model from
+    `zoo.load` or `zoo.build` (its own config then decides the graphs);
+    `data` feeds the task metric that validates fp16/int8 exports."""
     check_backend(backend)
-    graph_spec = spec.graph(graph)
-    reference = reference or spec.name
     if backend == "torch":
         from zoo.api import load
 
-        model = model if model is not None else load(reference, weights)
-        return TorchBackend(graph_module(model, graph_spec), graph_spec)
+        loaded = loaded if loaded is not None else load(model, weights)
+        graph_spec = loaded.zoo_spec.graph(graph)
+        return TorchBackend(graph_module(loaded, graph_spec), graph_spec)
+    from zoo.api import resolve
     from zoo.exporting import cached_bundle
 
+    resolved = resolve(model, weights)
+    graph_spec = resolved.spec.graph(graph)
     runtime, precision = split_backend(backend)
     if runtime == "trt":
         from zoo.export.trt import engine_backend
 
-        return engine_backend(cached_bundle(reference, weights), graph_spec, precision, backend)
+        return engine_backend(cached_bundle(resolved), graph_spec, precision, backend)
     from zoo.config import load_config
 
-    bundle = cached_bundle(reference, weights, precision, data)
+    bundle = cached_bundle(resolved, precision=precision, data=data)
     manifest = json.loads((bundle / "model.json").read_text())
     threads = load_config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
     return OnnxBackend(bundle / manifest["graphs"][graph_spec.name]["file"], graph_spec, backend, threads=threads)

@@ -174,13 +174,13 @@ class ${cls}Recipe(zoo.Recipe):
         "heldout_mse": "mean squared reconstruction error on the 2,000 held-out MNIST images (pixels in [0, 1]); lower is better",
     }
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         images, _ = read_mnist(options.data, "train")
         if options.limit:
             images = images[: options.limit]
         self.images = to_tensor(images).to(options.device)
-        self.model = ${cls}(${cls}Config(**config)).to(options.device)
+        self.model = ${cls}(${cls}Config(**self.config)).to(options.device)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"

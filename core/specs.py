@@ -6,9 +6,10 @@ anything heavy, so listing and describing models never imports torch.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 from zoo.errors import PluginError
 
@@ -104,12 +105,20 @@ class ModelSpec:
     `config` holds the default hyper-parameters. `weights` maps variant names
     to `WeightsSpec`; "default" is used when none is asked for. `trainer`
     names the registered trainer that produces the weights.
+
+    `graphs` is either a tuple of `GraphSpec` (a model whose shapes never
+    change) or a dotted path "module:function" to a torch-free
+    `graphs(config: dict) -> Sequence[GraphSpec]`, for a model whose shapes
+    follow its config (a latent size, a vocabulary, a number of layers). The
+    core calls it once with the config stored in the weights actually used
+    (`zoo.resolve`), or with the config a run trains (`with_config`); code
+    downstream of that only ever sees the resolved tuple.
     """
 
     name: str
     task: str
     builder: str
-    graphs: tuple[GraphSpec, ...]
+    graphs: tuple[GraphSpec, ...] | str
     config: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, WeightsSpec] = field(default_factory=dict)
     trainer: str | None = None
@@ -123,7 +132,33 @@ class ModelSpec:
             return "default"
         return next(iter(self.weights), None)
 
+    @property
+    def resolved(self) -> bool:
+        """True when `graphs` is a tuple: fixed by the plugin, or resolved for one config."""
+        return not isinstance(self.graphs, str)
+
+    def with_config(self, config: dict[str, Any] | None = None) -> "ModelSpec":
+        """This spec for one config: `config` over the defaults, graphs resolved for it.
+
+        A graph function that fails, or returns graphs that do not validate,
+        raises PluginError naming the model and the function.
+        """
+        merged = {**self.config, **(config or {})}
+        if self.resolved:
+            return replace(self, config=merged)
+        function: Callable[[dict[str, Any]], Any] = import_dotted(self.graphs, f"the graphs function of model '{self.name}'")
+        try:
+            graphs = tuple(function(dict(merged)))
+        except Exception as exc:  # a plugin's bug or a config it cannot describe: one line, attributed
+            raise PluginError(f"the graphs function {self.graphs!r} of model '{self.name}' failed for config "
+                              f"{json.dumps(merged, default=str)}: {type(exc).__name__}: {exc}") from None
+        _check_graphs(self.name, graphs)
+        return replace(self, config=merged, graphs=graphs)
+
     def graph(self, name: str | None = None) -> GraphSpec:
+        if not self.resolved:
+            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
+                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
         if name is None:
             return self.graphs[0]
         for graph in self.graphs:
@@ -175,18 +210,41 @@ def validate_model_spec(spec: ModelSpec) -> None:
     _check(_NAME.match(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
     _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
     _check(_DOTTED.match(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
-    _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
     _check(spec.hub_config is None or _DOTTED.match(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
-    names = [g.name for g in spec.graphs]
-    _check(len(set(names)) == len(names), f"model '{spec.name}': graph names repeat: {names}")
-    for graph in spec.graphs:
-        _check(graph.module is None or _DOTTED.match(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
-        _check(graph.inputs and graph.outputs, f"model '{spec.name}': graph '{graph.name}' needs inputs and outputs")
-        for tensor in graph.inputs + graph.outputs:
-            _check(tensor.dtype in DTYPES, f"model '{spec.name}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
-            _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
+    if isinstance(spec.graphs, str):
+        _check(_DOTTED.match(spec.graphs), f"model '{spec.name}': graphs {spec.graphs!r} must be a tuple of GraphSpec or 'module:function'")
+    else:
+        _check_graphs(spec.name, spec.graphs)
     for variant in spec.weights:
         _check(_NAME.match(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
+
+
+def _check_graphs(model: str, graphs: Any) -> None:
+    _check(isinstance(graphs, (tuple, list)) and graphs, f"model '{model}': at least one graph is required")
+    _check(all(isinstance(g, GraphSpec) for g in graphs), f"model '{model}': graphs must be GraphSpec objects")
+    names = [g.name for g in graphs]
+    _check(len(set(names)) == len(names), f"model '{model}': graph names repeat: {names}")
+    for graph in graphs:
+        _check(graph.module is None or _DOTTED.match(graph.module), f"model '{model}': graph module {graph.module!r} must be 'module:function'")
+        _check(graph.inputs and graph.outputs, f"model '{model}': graph '{graph.name}' needs inputs and outputs")
+        for tensor in graph.inputs + graph.outputs:
+            _check(tensor.dtype in DTYPES, f"model '{model}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
+            _check(tensor.example in EXAMPLE_KINDS, f"model '{model}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
+        for kind in ("preprocessing", "postprocessing"):
+            _check_processing(f"model '{model}': graph '{graph.name}' {kind}", getattr(graph, kind))
+
+
+def _check_processing(where: str, value: Any) -> None:
+    """The documented form: {key: {field: JSON value}}, the key a tensor name (or a note on the
+    whole graph, such as "environment"), so C++ programs and tasks can read `[key][field]`."""
+    _check(isinstance(value, dict), f"{where} must be a dict {{tensor name: {{field: value}}}}, got {type(value).__name__}")
+    for key, fields in value.items():
+        _check(isinstance(key, str), f"{where}: key {key!r} must be a string (a tensor name)")
+        _check(isinstance(fields, dict), f"{where}['{key}'] must be a dict {{field: value}}, got {type(fields).__name__} {fields!r}")
+        try:
+            json.dumps(fields)
+        except (TypeError, ValueError) as exc:
+            raise PluginError(f"{where}['{key}'] must hold JSON values (strings, numbers, lists, dicts): {exc}") from None
 
 
 def validate_trainer_spec(spec: TrainerSpec) -> None:

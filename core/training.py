@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from zoo.errors import ZooError
+from zoo.specs import ModelSpec
 
 # Per-recipe defaults a TrainerSpec may set and `zoo train` flags override.
 OPTION_DEFAULTS = {"epochs": 1, "batch_size": 64, "lr": 2e-4, "max_steps": None}
@@ -47,6 +48,9 @@ class TrainOptions:
 class Recipe:
     """How to train one model. Subclass it and register it with a TrainerSpec.
 
+    The recipe is given `spec`, the model's spec for the config this run
+    trains (the defaults with the `--set` model keys over them; its graphs
+    are resolved for that config), and reads `self.config` and `self.spec`.
     In `__init__`, set `self.networks` (name -> module: everything that is
     checkpointed), `self.optimizers` (name -> optimizer) and `self.shipped`
     (the key of the network whose weights ship). `data_description` and
@@ -59,10 +63,11 @@ class Recipe:
     # decoder halves), which a DistributedDataParallel wrapper does not forward.
     single_process = False
 
-    def __init__(self, config: dict[str, Any], options: TrainOptions):
+    def __init__(self, spec: ModelSpec, options: TrainOptions):
         if self.single_process and options.world_size > 1:
             raise ZooError(f"{type(self).__name__} trains in one process only; drop --nproc-per-node/--nnodes")
-        self.config = config
+        self.spec = spec
+        self.config = dict(spec.config)
         self.options = options
         self.networks: dict[str, Any] = {}
         self.optimizers: dict[str, Any] = {}
@@ -187,8 +192,8 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     torch.manual_seed(options.seed)
     # `--set key=value` on a model config key changes the architecture (for
     # example a narrow model for smoke tests); other keys are recipe options.
-    config = {**spec.config, **{k: v for k, v in options.hparams.items() if k in spec.config}}
-    recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(config, options)
+    trained = spec.with_config({k: v for k, v in options.hparams.items() if k in spec.config})
+    recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(trained, options)
     if rank.world_size > 1:
         torch.manual_seed(options.seed + rank.rank)
 

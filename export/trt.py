@@ -238,7 +238,7 @@ def readiness(path: Path) -> dict[str, Any]:
 def inspect(bundle: Path, config: dict[str, Any], precision: str) -> Report:
     """`zoo export NAME --target trt --check-only`: readiness and engine plan of every graph."""
     manifest = json.loads((Path(bundle) / "model.json").read_text())
-    spec = zoo.get_spec(manifest["model"])
+    spec = zoo.get_spec(manifest["model"]).with_config(manifest["model_config"])  # the bundle's own shapes
     lines = [f"TensorRT readiness of {manifest['model']} (ONNX opset {manifest['opset']}, {bundle}):"]
     data: dict[str, Any] = {"model": manifest["model"], "bundle": str(bundle), "graphs": {}}
     lacking = missing()
@@ -425,7 +425,7 @@ def build_graph_engines(bundle: Path, manifest: dict[str, Any], precision: str, 
     """Build, validate and write one engine per graph of an ONNX bundle; return the manifest's "engines"."""
     import tensorrt as trt
 
-    spec = zoo.get_spec(manifest["model"])
+    spec = zoo.get_spec(manifest["model"]).with_config(manifest["model_config"])  # the bundle's own shapes
     engines = dict(manifest.get("engines", {}))
     for name, entry in manifest["graphs"].items():
         graph = spec.graph(name)

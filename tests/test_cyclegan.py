@@ -27,11 +27,11 @@ def tiny_cyclegan(tmp_path_factory):
     from zoo.weights import save
 
     torch.manual_seed(0)
-    config = {**zoo.get_spec("cyclegan").config, **TINY}
-    recipe = CycleGANRecipe(config, TrainOptions(data=DATA, batch_size=4, limit=8))
+    spec = zoo.get_spec("cyclegan").with_config(TINY)
+    recipe = CycleGANRecipe(spec, TrainOptions(data=DATA, batch_size=4, limit=8))
     recipe.step(recipe.batches(0)[0])
     out = tmp_path_factory.mktemp("cyclegan") / "tiny.safetensors"
-    save(recipe.networks[recipe.shipped].state_dict(), out, "cyclegan", config)
+    save(recipe.networks[recipe.shipped].state_dict(), out, "cyclegan", spec.config)
     return out
 
 
@@ -50,7 +50,7 @@ def test_one_training_step_updates_every_network():
     from zoo.plugins.cyclegan.train import CycleGANRecipe
 
     torch.manual_seed(0)
-    recipe = CycleGANRecipe({**zoo.get_spec("cyclegan").config, **TINY},
+    recipe = CycleGANRecipe(zoo.get_spec("cyclegan").with_config(TINY),
                             TrainOptions(data=DATA, batch_size=4, limit=8, lr=1e-3))
     real_a, real_b = recipe.batches(0)[0]
     assert real_a.shape == real_b.shape == (4, 1, 32, 32)
@@ -67,7 +67,7 @@ def test_an_unknown_recipe_option_is_refused():
     from zoo.plugins.cyclegan.train import CycleGANRecipe
 
     with pytest.raises(zoo.ZooError, match="unknown --set key"):
-        CycleGANRecipe(zoo.get_spec("cyclegan").config, TrainOptions(data=DATA, hparams={"cycle_wieght": 1.0}))
+        CycleGANRecipe(zoo.get_spec("cyclegan"), TrainOptions(data=DATA, hparams={"cycle_wieght": 1.0}))
 
 
 def test_shipped_weights_load_match_the_card_and_preserve_labels():

@@ -192,4 +192,4 @@ def test_data_parallel_training_is_refused_clearly(tmp_path):
     from zoo.plugins.stylegan.train import StyleGANRecipe
 
     with pytest.raises(zoo.ZooError, match="one process only"):
-        StyleGANRecipe(zoo.get_spec("stylegan").config, TrainOptions(data=tmp_path, world_size=2))
+        StyleGANRecipe(zoo.get_spec("stylegan"), TrainOptions(data=tmp_path, world_size=2))
