@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 import zoo.api
-from conftest import assert_clean_error, zoo_cli
+from conftest import DATA, assert_clean_error, zoo_cli
 from zoo.errors import WeightsError
 
 transformers = pytest.importorskip("transformers", reason="the hub tests need transformers (the `test` extra)")
 torch = pytest.importorskip("torch")
 
-TINY = dict(vocab_size=300, n_positions=32, n_embd=48, n_layer=2, n_head=4)
+TINY = dict(vocab_size=300, n_positions=32, n_embd=48, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0)
+SHAKESPEARE = DATA / "tinyshakespeare"
 TEXT = "ROMEO: But soft, what light through yonder window breaks? It is the east, and Juliet is the sun. " * 4
 
 
@@ -148,3 +149,100 @@ def test_hub_reference_not_in_the_cache_is_one_line(tmp_path):
     result = zoo_cli("run", "gpt2", "--weights", "hf://someone/absent@main", "--prompt", "Hi",
                      env={"HF_HUB_CACHE": str(tmp_path / "empty")})
     assert_clean_error(result, "hf://someone/absent@main", "not in the Hugging Face cache")
+
+
+def greedy_reference(reference, prompt, steps):
+    """transformers' greedy continuation, one full forward per token (no cache to trust)."""
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        for _ in range(steps):
+            ids = torch.cat([ids, reference(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return ids[0, len(prompt):].tolist()
+
+
+def test_hub_reference_runs_evaluates_and_benchmarks_from_the_cli(tmp_path):
+    """hf://owner/repo@revision from an offline cache through run, bench and eval: the graphs
+    follow the checkpoint's config.json (2 layers, vocab 300), both backends print the same
+    text and the exported bundle's greedy trace holds transformers' tokens."""
+    reference = save_checkpoint(tmp_path / "repo")
+    env = {"HF_HUB_CACHE": str(hub_cache(tmp_path / "hub", "someone/tiny-gpt2", tmp_path / "repo", "b" * 40))}
+    outputs = []
+    for backend, weights in (("torch", "hf://someone/tiny-gpt2"), ("onnx", f"hf://someone/tiny-gpt2/model.safetensors@{'b' * 40}")):
+        result = zoo_cli("run", "gpt2", "--weights", weights, "--prompt", "ROMEO: But soft", "--max-new-tokens", "12",
+                         "--temperature", "0", "--backend", backend, env=env)
+        assert result.returncode == 0, result.stderr
+        assert f"[12 tokens from gpt2 ({backend}" in result.stdout
+        outputs.append(result.stdout.split("\n[")[0])
+    assert outputs[0] == outputs[1] and outputs[0].startswith("ROMEO: But soft")
+
+    # The ONNX run exported the checkpoint to the cache, a complete bundle: its manifest and trace.
+    (manifest_path,) = (tmp_path / "cache" / "exports").glob("gpt2-custom-*/gpt2/model.json")
+    manifest = json.loads(manifest_path.read_text())
+    decoder = manifest["graphs"]["decoder"]
+    assert manifest["model_config"]["n_layer"] == 2 and decoder["outputs"][0]["shape"][-1] == 300
+    assert decoder["preprocessing"]["input_ids"]["max_positions"] == 32 and len(decoder["inputs"]) == 1 + 2 * 2
+    trace = json.loads((manifest_path.parent / decoder["greedy_trace"]).read_text())
+    assert trace["generated_ids"][0] == greedy_reference(reference, trace["prompt_ids"][0], len(trace["generated_ids"][0]))
+
+    result = zoo_cli("bench", "gpt2", "--weights", "hf://someone/tiny-gpt2", "--batch", "1", "--runs", "3", "--warmup", "1",
+                     "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    if (SHAKESPEARE / "input.txt").is_file():
+        result = zoo_cli("eval", "gpt2", "--weights", "hf://someone/tiny-gpt2", "--data", SHAKESPEARE, "--backend", "torch",
+                         "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["metrics"]["heldout_bits_per_char"] > 0
+
+
+def test_generation_respects_the_checkpoint_context(tmp_path):
+    """A 32-position checkpoint: transformers' tokens until the context is full, then the
+    window slides, the same on PyTorch and ONNX Runtime (no index error past position 32)."""
+    from zoo.runtime import open_backend
+    from zoo.tasks.text_generation import context_note, generate
+
+    reference = save_checkpoint(tmp_path)
+    prompt = [5, 17, 42, 7, 99, 3]
+    torch_backend = open_backend("gpt2", "torch", weights=str(tmp_path))
+    onnx_backend = open_backend("gpt2", "onnx", weights=str(tmp_path))
+    tokens = generate(torch_backend, prompt, 60, temperature=0)
+    np.testing.assert_array_equal(tokens, generate(onnx_backend, prompt, 60, temperature=0))
+    assert tokens[0, : 32 - len(prompt)].tolist() == greedy_reference(reference, prompt, 32 - len(prompt))
+    assert "at most 32 positions" in context_note(onnx_backend, len(prompt), 60)
+    assert context_note(onnx_backend, len(prompt), 32 - len(prompt)) is None
+
+
+def test_124m_decoder_exports_with_transformers_logits_and_greedy_tokens(tmp_path):
+    """The full 124M shape through export: fp32 logits within 1e-4 of transformers (batch 2,
+    37 random ids) on PyTorch and ONNX Runtime, 64 identical greedy tokens on both, and the
+    bundle's greedy trace replays transformers' tokens."""
+    from zoo.runtime import OnnxBackend, open_backend
+    from zoo.tasks.text_generation import Decoder, generate
+
+    folder = tmp_path / "gpt2-124m"  # the real shape: 12 layers, 12 heads, 768 wide, 1024 positions, vocab 50257
+    torch.manual_seed(0)
+    reference = transformers.GPT2LMHeadModel(transformers.GPT2Config(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)).eval()
+    reference.save_pretrained(folder)
+    bundle = zoo.api.export("gpt2", out=tmp_path / "out", weights=folder)
+    manifest = json.loads((bundle / "model.json").read_text())
+    decoder = manifest["graphs"]["decoder"]
+    assert manifest["model_config"]["n_layer"] == 12 and len(decoder["inputs"]) == 1 + 2 * 12
+
+    resolved = zoo.api.resolve("gpt2", folder)
+    graph = resolved.spec.graph("decoder")
+    backends = [open_backend("gpt2", "torch", weights=str(folder)), OnnxBackend(bundle / decoder["file"], graph)]
+    ids = np.random.default_rng(0).integers(0, 50257, (2, 37))
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(ids)).logits.numpy()
+    for backend in backends:
+        decoding = Decoder(backend)
+        logits, _ = decoding.feed(ids, decoding.initial_state(2))
+        assert np.abs(logits - expected).max() < 1e-4, backend.name
+
+    trace = json.loads((bundle / decoder["greedy_trace"]).read_text())
+    prompt = trace["prompt_ids"][0]
+    with torch.no_grad():
+        greedy = reference.generate(torch.tensor([prompt]), max_new_tokens=64, min_new_tokens=64, do_sample=False,
+                                    pad_token_id=0)[0, len(prompt):].tolist()
+    for backend in backends:
+        assert generate(backend, prompt, 64, temperature=0)[0].tolist() == greedy, backend.name
+    assert trace["generated_ids"][0] == greedy[: len(trace["generated_ids"][0])]

@@ -131,13 +131,16 @@ GREEDY_TRACE_STEPS = 32
 
 def greedy_trace(backend: Backend, steps: int = GREEDY_TRACE_STEPS, prompt_length: int = 8, seed: int = 0) -> dict[str, Any]:
     """A greedy generation a program without Python can replay against an exported
-    step graph: random prompt ids (batch 1), then the argmax tokens it must produce."""
+    step graph: random prompt ids (batch 1), then the argmax tokens it must produce,
+    all within the model's context."""
     first = backend.graph.inputs[0]
     vocab = backend.graph.outputs[0].shape[-1]
     high = vocab if isinstance(vocab, int) else first.high
     limit = Decoder(backend).max_positions
-    length = min(prompt_length, limit // 2) if limit else prompt_length
-    prompt = np.random.default_rng(seed).integers(0, high, length).tolist()
+    if limit:  # stay inside the context, so a replay needs no window sliding
+        prompt_length = min(prompt_length, limit // 2)
+        steps = min(steps, limit - prompt_length)
+    prompt = np.random.default_rng(seed).integers(0, high, prompt_length).tolist()
     generated = generate(backend, prompt, steps, temperature=0.0)
     return {
         "graph": backend.graph.name,
