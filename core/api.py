@@ -15,7 +15,7 @@ from zoo.config import load_config
 from zoo.errors import WeightsError
 from zoo.registry import Registry, load_registry
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
-from zoo.weights import ResolvedWeights, file_sha256, split_reference, stored_config, verify
+from zoo.weights import ResolvedWeights, file_sha256, resolve_file, split_reference, stored_config, verify
 from zoo.weights import resolve as locate_variant
 
 _REGISTRY: Registry | None = None
@@ -41,11 +41,12 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def resolve_weights(name: str, weights: str | os.PathLike | None = None, download: bool = True) -> ResolvedWeights:
-    """The weights `load(name, weights)` would use: a variant's file, or a local file."""
+    """The weights `load(name, weights)` would use: a variant's file, or the file `weights`
+    names (a path, a folder in the hub's layout, or hf://owner/repo[/file][@revision])."""
     spec = get_spec(name)
     if weights is not None:
-        return ResolvedWeights(spec.name, "custom", Path(weights).expanduser(), None, {})
-    return locate_variant(spec, split_reference(name)[1], download=download)
+        return resolve_file(spec.name, weights, download)
+    return locate_variant(spec, split_reference(name)[1], download)
 
 
 @dataclass(frozen=True)
