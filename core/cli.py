@@ -13,6 +13,10 @@ from typing import Any
 from zoo import __version__
 from zoo.errors import ZooError
 
+MODEL_HELP = "model name, optionally with a weights variant: cnn:usps (see `zoo list`)"
+JSON_HELP = "print JSON for scripts"
+RUNTIMES = ("ort", "ort-mobile", "opencv", "trt")
+DATA_HELP = "the data root, the folder that holds mnist/, usps/, tinyshakespeare/ (default: $ZOO_DATA, else [data] root)"
 EXAMPLES = """examples:
   zoo list
   zoo info dcgan
@@ -20,15 +24,23 @@ EXAMPLES = """examples:
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
   zoo run cnn --backend onnx --input-dir digits/ -o results/
-  zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
+  zoo train dcgan --data DIR --epochs 25 --out dcgan.safetensors
+  zoo data list
   zoo new-plugin mymodel --dir zoo-mymodel
 """
+
+
+# A string, not a Path: Path("hf://owner/repo") would fold the "//".
+WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a folder in the hub's layout "
+                "(model.safetensors, config.json, tokenizer) or hf://owner/repo[/file][@revision] from the Hugging Face cache")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"))
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _reject_unknown(parser, argv, unknown)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
@@ -49,6 +61,54 @@ def _command(argv: list[str]) -> str | None:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
+def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str]) -> None:
+    """Report unknown arguments with the usage of the command they were given to, and the nearest flag."""
+    import difflib
+
+    command = parser
+    for token in argv:
+        choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), {})
+        if token in choices:
+            command = choices[token]
+    flags = [s for action in command._actions for s in action.option_strings if s.startswith("--") or len(s) == 2]
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    for word in unknown:
+        close = difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.5) if word.startswith("-") else []
+        if close:
+            message += f"; did you mean {close[0]}?"
+            break
+    command.error(message)
+
+
+class ZooParser(argparse.ArgumentParser):
+    """A command's parser; `epilog_function` computes its epilog when help is shown (it may read the registry)."""
+
+    def __init__(self, *args, epilog_function=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epilog_function = epilog_function
+
+    def format_help(self) -> str:
+        if self.epilog_function:
+            self.epilog = self.epilog_function()
+        return super().format_help()
+
+
+def _export_epilog() -> str:
+    from zoo.api import registry
+
+    lines = ["targets (--target):"]
+    for name, exporter in sorted(registry().exporters.items()):
+        lines.append(f"  {name:<8} {exporter.description} [precisions: {', '.join(exporter.precisions)}]")
+    lines += [
+        "precisions (--precision):",
+        "  fp32     float32, checked against PyTorch (default)",
+        "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
+        "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, kept only where faster, checked by the task metric",
+        "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
+    ]
+    return "\n".join(lines)
+
+
 def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     """The `zoo` parser; with `target_flags`, `export` and `build-engine` also take the
     flags export targets declare (loading the plugins, which listing commands skip)."""
@@ -59,7 +119,7 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aigc-zoo {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ZooParser)
 
     p = commands.add_parser("list", help="list installed models")
     p.add_argument("pattern", nargs="?", default="*", help="glob on model names, e.g. '*gan*'")
@@ -68,12 +128,12 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("info", help="show a model's spec and card")
-    p.add_argument("model", help="model name, optionally with a variant: cnn:usps")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_info)
 
     p = commands.add_parser("plugins", help="list installed plugins and their load errors")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_plugins)
 
     p = commands.add_parser("new-plugin", help="write a new model plugin package to start from")
@@ -82,13 +142,13 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_new_plugin)
 
     p = commands.add_parser("train", help="train a model with its registered recipe")
-    p.add_argument("model")
-    p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="passes over the training data (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling (default: 0)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time (one process only)")
     p.add_argument("--limit", type=int, help="train on the first N examples only (smoke tests)")
@@ -101,18 +161,19 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
     p.set_defaults(handler=cmd_train)
 
-    p = commands.add_parser("export", help="export a model to a deployable bundle")
-    p.add_argument("model")
-    p.add_argument("--target", default="onnx", help="export target (see `zoo plugins`)")
-    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
-    p.add_argument("--opset", type=int)
-    p.add_argument("--atol", type=float)
-    p.add_argument("--rtol", type=float)
-    p.add_argument("--exporter", choices=("dynamo", "torchscript"))
+    p = commands.add_parser("export", help="export a model to a deployable bundle", epilog_function=_export_epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--target", default="onnx", help="export target, listed below (default: onnx)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/ (default: out)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="listed below (default: fp32)")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
+    p.add_argument("--opset", type=int, help="ONNX opset (default: [export] opset)")
+    p.add_argument("--atol", type=float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
+    p.add_argument("--rtol", type=float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
-    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 (default: [data] root)")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
     if target_flags:
@@ -122,7 +183,7 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p = commands.add_parser("build-engine", help="build TensorRT engines for an exported ONNX bundle (on the GPU machine)")
     p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export NAME --target onnx`")
     p.add_argument("--target", default="trt", help="the target that builds from the bundle (default: trt)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (default: fp32)")
     if target_flags:
         _add_target_flags(p, building=True)
     p.set_defaults(handler=cmd_build_engine)
@@ -130,7 +191,7 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p = commands.add_parser("run", help="sample from or apply a model")
     _add_backend_arguments(p)
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents, noise and sampling (default: 0)")
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
     p.add_argument("--render", type=Path, metavar="OUT.gif", help="policy models: write an animated GIF of the episode")
     p.add_argument("--truncation", type=float,
@@ -153,21 +214,33 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="score a model on held-out data")
     _add_backend_arguments(p)
-    p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--episodes", type=int, help="policy models: evaluation episodes, reset seeds 0..N-1 (default 100)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_eval)
 
+    p = commands.add_parser("data", help="show the data root and its data sets; fetch one from the Hugging Face hub")
+    data_commands = p.add_subparsers(title="data commands", metavar="ACTION")
+    q = data_commands.add_parser("list", help="which data sets the data root holds, and where each belongs")
+    q.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
+    q.add_argument("--json", action="store_true", help="print JSON for scripts")
+    q.set_defaults(handler=cmd_data_list)
+    q = data_commands.add_parser("fetch", help="download a data set through huggingface_hub's cache into the data root")
+    q.add_argument("name", help="mnist or tinyshakespeare (usps is not on the hub in a form the zoo can check)")
+    q.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
+    q.set_defaults(handler=cmd_data_fetch)
+    p.set_defaults(handler=lambda args: cmd_data_list(argparse.Namespace(data=None, json=False)))
+
     p = commands.add_parser("bench", help="time backends side by side")
-    p.add_argument("model")
-    p.add_argument("--weights", type=Path)
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
     p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 exports on first use")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--runs", type=int, default=50, help="timed runs per backend and batch; the median counts (default: 50)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read when an fp16/int8 export is validated on first use")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_bench)
     return parser
 
@@ -224,10 +297,10 @@ def target_overrides(args, target: str, building: bool = False) -> dict[str, dic
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model")
+    parser.add_argument("model", help=MODEL_HELP)
     parser.add_argument("--backend", help="torch, or a backend an export target provides: onnx, onnx-int8, onnx-fp16, "
                         "onnx-cuda, onnx-trt, trt, trt-fp16, trt-int8, ... (default: [run] backend)")
-    parser.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
+    parser.add_argument("--weights", help=WEIGHTS_HELP)
 
 
 def cmd_list(args) -> int:
@@ -288,7 +361,7 @@ def _model_row(reg, spec) -> dict[str, Any]:
 
 def cmd_info(args) -> int:
     from zoo.api import get_spec, registry
-    from zoo.weights import read_card, split_reference
+    from zoo.weights import read_card, rounded_metrics, split_reference
 
     spec = get_spec(args.model)
     _, only = split_reference(args.model)
@@ -321,6 +394,10 @@ def cmd_info(args) -> int:
     for graph in info["graphs"]:
         signature = lambda ts: ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in ts)  # noqa: E731
         print(f"  graph {graph['name']}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
+        for kind in ("inputs", "outputs"):
+            for tensor in graph[kind]:
+                if tensor["description"]:
+                    print(f"    {kind[:-1]:<6} {tensor['name']}: {tensor['description']}")
     for name, variant in info["variants"].items():
         card = variant["card"]
         print(f"\nweights {spec.name}:{name}  ({variant['uri']})")
@@ -334,7 +411,7 @@ def cmd_info(args) -> int:
         print(f"  command     {training.get('command', '-')}")
         print(f"  seed        {training.get('seed', '-')}   wall time {training.get('wall_time_s', '-')} s on {training.get('machine', '-')}")
         descriptions = card.get("metric_descriptions", {})
-        for metric, value in card.get("metrics", {}).items():
+        for metric, value in rounded_metrics(card.get("metrics", {})).items():
             print(f"  {metric:<18} {value}")
             if metric in descriptions:
                 print(f"  {'':<18} ({descriptions[metric]})")
@@ -368,10 +445,10 @@ def cmd_new_plugin(args) -> int:
     package = package_name(args.name)
     print(f"wrote {directory}/: pyproject.toml, README.md, {package}/ (__init__.py, model.py, train.py), tests/")
     print("next:")
-    print(f"  pip install -e {directory}")
+    print(f"  pip install -e '{directory}[test]'    # the plugin, and pytest for its tests")
     print(f"  zoo list {args.name}")
     print(f"  pytest {directory}")
-    print(f"  zoo train {args.name} --data DATA/mnist --out {directory}/{package}/weights/default.safetensors")
+    print(f"  zoo train {args.name} --data DIR --out {directory}/{package}/weights/default.safetensors   # DIR holds mnist/")
     print(f"  zoo export {args.name} --target onnx -o out/")
     return 0
 
@@ -380,13 +457,14 @@ def cmd_train(args) -> int:
     from zoo.api import get_spec, registry
     from zoo.config import load_config
     from zoo.distributed import is_worker, launch
+    from zoo.data import data_root
     from zoo.training import OPTION_DEFAULTS, TrainOptions, train
 
     config = load_config()
     spec = get_spec(args.model)
     defaults = {**OPTION_DEFAULTS, **(registry().trainer(spec.trainer).defaults if spec.trainer else {})}
     options = TrainOptions(
-        data=args.data or Path(config["data"]["root"]),
+        data=data_root(args.data),
         epochs=args.epochs or defaults["epochs"],
         batch_size=args.batch_size or defaults["batch_size"],
         lr=args.lr or defaults["lr"],
@@ -509,11 +587,11 @@ def cmd_run(args) -> int:
 
 def cmd_eval(args) -> int:
     from zoo.api import resolve_weights
-    from zoo.config import load_config
+    from zoo.data import data_root
     from zoo.tasks import task_function
 
     spec, backend = _open(args)
-    options = {**vars(args), "data": args.data or Path(load_config()["data"]["root"])}
+    options = {**vars(args), "data": data_root(args.data)}
     metrics = task_function(spec.task, "evaluate", spec.name)(spec, backend, options)
     card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
     if args.json:
@@ -523,6 +601,37 @@ def cmd_eval(args) -> int:
     for metric, value in metrics.items():
         recorded = f"   card: {card[metric]}" if metric in card else ""
         print(f"  {metric:<18} {value}{recorded}")
+    return 0
+
+
+def cmd_data_list(args) -> int:
+    from zoo.data import DATASETS, HUB_DATASETS, data_root, dataset_dir
+
+    root = data_root(args.data)
+    rows = []
+    for name, dataset in DATASETS.items():
+        try:
+            folder = str(dataset_dir(root, name))
+        except ZooError:
+            folder = None
+        rows.append({"name": name, "folder": folder, "files": list(dataset.files), "what": dataset.what,
+                     "on_hub": name in HUB_DATASETS})
+    if args.json:
+        print(json.dumps({"root": str(root), "datasets": rows}, indent=2))
+        return 0
+    print(f"data root {root}")
+    for row in rows:
+        where = row["folder"] or f"missing: put {', '.join(row['files'])} in {root / row['name']}/" + (
+            f" or run `zoo data fetch {row['name']}`" if row["on_hub"] else "")
+        print(f"  {row['name']:<16} {where}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    from zoo.data import data_root
+    from zoo.datahub import fetch
+
+    fetch(args.name, data_root(args.data), log=lambda line: print(line, file=sys.stderr))
     return 0
 
 

@@ -58,6 +58,7 @@ def check() -> str | None:
 
 def export(job: zoo.ExportJob) -> dict[str, Any]:
     """Export every graph of the model; return the manifest's "graphs" entry."""
+    precision.check_prerequisites(job.precision)  # before any tracing: a missing package is known now
     graphs = {}
     written = {}
     for graph in job.spec.graphs:
@@ -92,8 +93,8 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
     reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
     if job.precision == "int8" and reduced and all(p == "fp32" for p in reduced):
         raise UnavailableError(
-            f"int8 made no graph of '{job.spec.name}' faster on this CPU (see the timings above), so the bundle would be "
-            f"fp32; export it with --precision fp32"
+            f"int8 is not faster for '{job.spec.name}' on this CPU: no graph ran faster as int8 (timings above); "
+            + precision.USE_FP32
         )
     return {"opset": job.export_config["opset"], "exporter": job.export_config["exporter"], "graphs": graphs}
 

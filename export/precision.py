@@ -10,6 +10,7 @@ computed per call); "auto" builds both and keeps the faster one.
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ RECURRENT_OPS = ("GRU", "LSTM", "RNN")
 STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
 TIMING_BATCH = 8
 TIMING_RUNS = 30
+USE_FP32 = "use fp32 instead: `zoo export --precision fp32`, or `--backend onnx` for zoo run, eval and bench"
 MIN_SPEEDUP = 1.1  # int8 must beat fp32 by this factor to be kept: smaller gains are timing noise here
 
 
@@ -48,7 +50,7 @@ def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path]) -> None:
     if not any(quantizable(path) for path in graph_files.values()):
         raise UnavailableError(
             f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(INT8_OPS)} nodes, the only operators "
-            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); export it with --precision fp32"
+            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); " + USE_FP32
         )
 
 
@@ -96,16 +98,25 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
             prepared.unlink()
 
 
+def check_prerequisites(precision: str) -> None:
+    """Fail at once, not after minutes of export work, when a package the precision needs is missing."""
+    needs = {"fp16": ("onnxconverter_common", "onnxconverter-common"), "int8": ("onnxruntime.quantization", "onnxruntime")}
+    if precision not in needs:
+        return
+    module, package = needs[precision]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UnavailableError(f"--precision {precision} needs {package}, which is not installed: pip install {package}") from None
+
+
 def convert_fp16(path: Path, out: Path, label: str, keep_io_types: bool = True) -> None:
     """fp16 weights and activations; inputs and outputs stay float32 when `keep_io_types`."""
     import warnings
 
     import onnx
 
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        raise UnavailableError("fp16 conversion needs onnxconverter-common; pip install 'aigc-zoo[deploy]'") from None
+    from onnxconverter_common import float16
 
     model = onnx.load(str(path))
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST)
@@ -281,7 +292,9 @@ def _validate_drift(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, 
 
 def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
     config = job.export_config
-    data = Path(job.options.get("data") or job.config["data"]["root"])
+    from zoo.data import data_root
+
+    data = data_root(job.options.get("data"))
     weights = job.model.zoo_weights.path
     reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"], weights)
     reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"], weights)
