@@ -166,7 +166,7 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--target", default="onnx", help="export target, listed below (default: onnx)")
     p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/ (default: out)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="listed below (default: fp32)")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8, listed below (default: fp32)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--opset", type=int, help="ONNX opset (default: [export] opset)")
     p.add_argument("--atol", type=float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
