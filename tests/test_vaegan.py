@@ -63,7 +63,7 @@ def test_shipped_weights_load_and_match_the_card():
     assert resolved.path.stat().st_size < 5_000_000
     assert resolved.card["metrics"]
     model = zoo.load("vaegan")
-    assert zoo.get_spec("vaegan").graphs[0].name == "decoder", "`zoo run vaegan` samples from the decoder"
+    assert zoo.get_spec("vaegan").with_config().graphs[0].name == "decoder", "`zoo run vaegan` samples from the decoder"
     assert model.training is False
 
 
