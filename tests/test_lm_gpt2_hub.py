@@ -222,7 +222,7 @@ def test_124m_decoder_exports_with_transformers_logits_and_greedy_tokens(tmp_pat
     torch.manual_seed(0)
     reference = transformers.GPT2LMHeadModel(transformers.GPT2Config(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)).eval()
     reference.save_pretrained(folder)
-    bundle = zoo.api.export("gpt2", out=tmp_path / "out", weights=folder)
+    bundle = zoo.export("gpt2", out=tmp_path / "out", weights=folder, log=lambda line: None)
     manifest = json.loads((bundle / "model.json").read_text())
     decoder = manifest["graphs"]["decoder"]
     assert manifest["model_config"]["n_layer"] == 12 and len(decoder["inputs"]) == 1 + 2 * 12
