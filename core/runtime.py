@@ -8,7 +8,6 @@ never imports torch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -129,7 +128,9 @@ def open_backend(
         return engine_backend(cached_bundle(reference, weights), graph_spec, precision, backend)
     from zoo.config import load_config
 
+    from zoo.bundles import graph_path, read_manifest
+
     bundle = cached_bundle(reference, weights, precision, data)
-    manifest = json.loads((bundle / "model.json").read_text())
+    path = graph_path(bundle, read_manifest(bundle), graph_spec.name)
     threads = load_config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
-    return OnnxBackend(bundle / manifest["graphs"][graph_spec.name]["file"], graph_spec, backend, threads=threads)
+    return OnnxBackend(path, graph_spec, backend, threads=threads)

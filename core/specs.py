@@ -21,8 +21,8 @@ TASKS = (
 )
 DTYPES = ("float32", "float16", "int64", "int32", "bool", "uint8")
 EXAMPLE_KINDS = ("normal", "uniform", "image", "integers")
-_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
-_DOTTED = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
+_DOTTED = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
@@ -172,33 +172,33 @@ class ExporterSpec:
 def validate_model_spec(spec: ModelSpec) -> None:
     """Raise PluginError naming the first problem of a model spec."""
     _check(isinstance(spec, ModelSpec), f"expected a ModelSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
+    _check(_NAME.fullmatch(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
     _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
-    _check(_DOTTED.match(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
+    _check(_DOTTED.fullmatch(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
     _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
-    _check(spec.hub_config is None or _DOTTED.match(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
+    _check(spec.hub_config is None or _DOTTED.fullmatch(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
     names = [g.name for g in spec.graphs]
     _check(len(set(names)) == len(names), f"model '{spec.name}': graph names repeat: {names}")
     for graph in spec.graphs:
-        _check(graph.module is None or _DOTTED.match(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
+        _check(graph.module is None or _DOTTED.fullmatch(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
         _check(graph.inputs and graph.outputs, f"model '{spec.name}': graph '{graph.name}' needs inputs and outputs")
         for tensor in graph.inputs + graph.outputs:
             _check(tensor.dtype in DTYPES, f"model '{spec.name}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
             _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
     for variant in spec.weights:
-        _check(_NAME.match(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
+        _check(_NAME.fullmatch(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
 
 
 def validate_trainer_spec(spec: TrainerSpec) -> None:
     _check(isinstance(spec, TrainerSpec), f"expected a TrainerSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"trainer name {spec.name!r} is invalid")
-    _check(_DOTTED.match(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
+    _check(_NAME.fullmatch(spec.name or ""), f"trainer name {spec.name!r} is invalid")
+    _check(_DOTTED.fullmatch(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
 
 
 def validate_exporter_spec(spec: ExporterSpec) -> None:
     _check(isinstance(spec, ExporterSpec), f"expected an ExporterSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"exporter name {spec.name!r} is invalid")
-    _check(_DOTTED.match(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
+    _check(_NAME.fullmatch(spec.name or ""), f"exporter name {spec.name!r} is invalid")
+    _check(_DOTTED.fullmatch(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
 
 
 def _check(condition: Any, message: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 import zoo
 from zoo.export import precision
+from zoo.boundary import check_interrupted, one_line
 from zoo.errors import UnavailableError, ValidationError, ZooError
 from zoo.runtime import OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
@@ -149,7 +150,8 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
                 **kwargs,
             )
     except Exception as exc:
-        first = " ".join(str(exc).split())[:300]
+        check_interrupted(exc)  # a Ctrl-C or a full disk is not the model's fault
+        first = one_line(exc)[:300]
         raise ZooError(
             f"torch.onnx could not export graph '{graph.name}' ({type(exc).__name__}: {first}); "
             f"try ZOO_EXPORT_EXPORTER=torchscript or fix the model's forward"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.boundary import check_interrupted, one_line
 from zoo.errors import UnavailableError, ValidationError, ZooError
 from zoo.runtime import OnnxBackend
 from zoo.specs import GraphSpec, ModelSpec
@@ -74,7 +75,8 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
     prepared = out.with_name(out.stem + ".pre.onnx")
     try:
         quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
-    except Exception:  # pre-processing is an optimisation; quantize the original when it cannot run
+    except Exception as exc:  # pre-processing is an optimisation; quantize the original when it cannot run
+        check_interrupted(exc)
         prepared = path
     ops = quantizable(path)
     try:
@@ -88,7 +90,8 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
             )
     except Exception as exc:
-        first = " ".join(str(exc).split())[:200]
+        check_interrupted(exc)
+        first = one_line(exc)[:200]
         raise ZooError(f"ONNX Runtime could not quantize graph '{graph.name}' ({mode}: {first}); export with --precision fp32") from None
     finally:
         if prepared != path and prepared.exists():
