@@ -68,7 +68,7 @@ def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu
     spec = get_spec(name)
     resolved = resolve_weights(name, weights)
     metadata = verify(resolved)
-    config = {**spec.config, **stored_config(metadata), **_hub_config(spec, resolved.path, metadata)}
+    config = {**spec.config, **stored_config(metadata, resolved.path), **_hub_config(spec, resolved.path, metadata)}
     try:
         model = builder_of(spec)(**config)
     except TypeError as exc:

@@ -196,3 +196,18 @@ def file_lock(path: Path, waiting: str = "") -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_regular_file(path: Path, flag: str, fix: str) -> None:
+    """Refuse what reading would hang on or misread: a missing path, a FIFO, a device, a folder."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ZooError(f"{flag} {path} does not exist; {fix}") from None
+    except OSError as exc:
+        raise ZooError(f"{flag} {path} cannot be read ({exc.strerror}); {fix}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise ZooError(f"{flag} {path} is {kind}, not a file; {fix}")

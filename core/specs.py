@@ -169,9 +169,48 @@ class ExporterSpec:
     description: str = ""
 
 
+_HUB_URI = re.compile(r"hf://[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*/[^@\s]+\.safetensors(@[\w.\-/]+)?")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_types(label: str, obj: Any, fields: dict[str, Any]) -> None:
+    """Each attribute of `obj` named in `fields` is an instance of the type(s) given."""
+    for name, expected in fields.items():
+        value = getattr(obj, name, None)
+        wanted = expected if isinstance(expected, tuple) else (expected,)
+        names = " or ".join("None" if t is type(None) else t.__name__ for t in wanted)
+        _check(isinstance(value, wanted), f"{label}: {name} must be {names}, got {type(value).__name__} {value!r:.60}")
+
+
+def _check_model_types(spec: ModelSpec) -> None:
+    """Wrong-typed fields fail at registration, not later in every command that reads them."""
+    label = f"model {spec.name!r}"
+    optional_str = (str, type(None))
+    _check_types(label, spec, {"name": str, "task": str, "builder": str, "graphs": (tuple, list), "config": dict,
+                               "weights": dict, "trainer": optional_str, "description": str, "package": str,
+                               "hub_config": optional_str})
+    for graph in spec.graphs:
+        _check(isinstance(graph, GraphSpec), f"{label}: graphs must hold GraphSpecs, got {type(graph).__name__}")
+        _check_types(f"{label} graph", graph, {"name": str, "inputs": (tuple, list), "outputs": (tuple, list),
+                                               "module": optional_str})
+        for tensor in (*graph.inputs, *graph.outputs):
+            _check(isinstance(tensor, TensorSpec), f"{label}: graph '{graph.name}' must hold TensorSpecs, got {type(tensor).__name__}")
+            _check_types(f"{label} graph '{graph.name}' tensor", tensor, {"name": str, "shape": (tuple, list), "dtype": str})
+            _check(all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in tensor.shape),
+                   f"{label}: tensor '{tensor.name}' has shape {tensor.shape!r}; use whole numbers and axis names")
+    for variant, weights in spec.weights.items():
+        _check(isinstance(weights, WeightsSpec), f"{label}: weights[{variant!r}] must be a WeightsSpec, got {type(weights).__name__}")
+        _check_types(f"{label} variant {variant!r}", weights, {"uri": str, "card": optional_str, "sha256": optional_str})
+        _check(not weights.uri.startswith("hf://") or _HUB_URI.fullmatch(weights.uri),
+               f"{label}: weights uri {weights.uri!r} must look like hf://owner/repo/path/file.safetensors@revision")
+        _check(weights.sha256 is None or _SHA256.fullmatch(weights.sha256),
+               f"{label}: variant {variant!r} sha256 must be 64 lower-case hex digits")
+
+
 def validate_model_spec(spec: ModelSpec) -> None:
     """Raise PluginError naming the first problem of a model spec."""
     _check(isinstance(spec, ModelSpec), f"expected a ModelSpec, got {type(spec).__name__}")
+    _check_model_types(spec)
     _check(_NAME.fullmatch(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
     _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
     _check(_DOTTED.fullmatch(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
@@ -191,12 +230,16 @@ def validate_model_spec(spec: ModelSpec) -> None:
 
 def validate_trainer_spec(spec: TrainerSpec) -> None:
     _check(isinstance(spec, TrainerSpec), f"expected a TrainerSpec, got {type(spec).__name__}")
+    _check_types(f"trainer {spec.name!r}", spec, {"name": str, "recipe": str, "defaults": dict})
     _check(_NAME.fullmatch(spec.name or ""), f"trainer name {spec.name!r} is invalid")
     _check(_DOTTED.fullmatch(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
 
 
 def validate_exporter_spec(spec: ExporterSpec) -> None:
     _check(isinstance(spec, ExporterSpec), f"expected an ExporterSpec, got {type(spec).__name__}")
+    _check_types(f"exporter {spec.name!r}", spec, {"name": str, "export": str, "precisions": (tuple, list),
+                                                   "tasks": (tuple, list), "check": (str, type(None)),
+                                                   "inspect": (str, type(None))})
     _check(_NAME.fullmatch(spec.name or ""), f"exporter name {spec.name!r} is invalid")
     _check(_DOTTED.fullmatch(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
 

@@ -319,7 +319,14 @@ def load_checkpoint(path: Path, recipe: Recipe) -> tuple[int, int]:
     from zoo.weights import read_header
 
     _, metadata = read_header(path)
-    extra = json.loads(metadata["zoo.checkpoint"])
+    if "zoo.checkpoint" not in metadata:
+        raise ZooError(f"--resume: {path} is not a training checkpoint (a plain weights file?); start without --resume")
+    try:
+        extra = json.loads(metadata["zoo.checkpoint"])
+    except json.JSONDecodeError:
+        extra = None
+    if not isinstance(extra, dict) or not {"epoch", "step", "optimizers"} <= extra.keys():
+        raise ZooError(f"--resume: the checkpoint {path} is corrupt; delete it and start without --resume")
     tensors = {}
     with safe_open(str(path), framework="pt") as handle:
         for key in handle.keys():

@@ -78,12 +78,6 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             "parity": parity,
             **({"reduced_precision": reduced} if reduced else {}),
         }
-    reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
-    if job.precision == "int8" and reduced and all(p == "fp32" for p in reduced):
-        raise UnavailableError(
-            f"int8 made no graph of '{job.spec.name}' faster on this CPU (see the timings above), so the bundle would be "
-            f"fp32; export it with --precision fp32"
-        )
     return {"opset": job.config["opset"], "exporter": job.config["exporter"], "graphs": graphs}
 
 
@@ -157,6 +151,12 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
             f"try ZOO_EXPORT_EXPORTER=torchscript or fix the model's forward"
         ) from None
     model = onnx.load(str(path))
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != config["opset"]:
+        raise ZooError(
+            f"torch.onnx wrote graph '{graph.name}' at opset {written}, not the requested {config['opset']}; "
+            f"set export.opset (ZOO_EXPORT_OPSET, --opset) to one the exporter supports, such as {written}"
+        )
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:

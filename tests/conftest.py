@@ -21,7 +21,7 @@ needs_data = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path, monkeypatch):
     """No test reads the developer's config or export cache, or leaves a registry behind."""
-    monkeypatch.setenv("ZOO_CONFIG", str(tmp_path / "no-user-config.toml"))
+    monkeypatch.setenv("ZOO_CONFIG", "")  # empty: no user config file
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for name in list(os.environ):
@@ -79,7 +79,7 @@ def tiny_weights(tmp_path_factory):
     result = zoo_cli(
         "train", "dcgan", "--data", MNIST, "--max-steps", "3", "--limit", "64", "--batch-size", "16",
         "--set", "base_channels=8", "--out", out,
-        env={"ZOO_CONFIG": str(out.parent / "none.toml")},
+        env={"ZOO_CONFIG": ""},
     )
     assert result.returncode == 0, result.stderr
     return out
