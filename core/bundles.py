@@ -18,7 +18,6 @@ from zoo.errors import ZooError
 from zoo.specs import GraphSpec, TensorSpec
 
 
-BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 _MAX_MANIFEST = 16 * 1024 * 1024
 
 
@@ -82,6 +81,8 @@ def graph_path(bundle: Path, manifest: dict[str, Any], graph: str) -> Path:
 
 def is_bundle_of(folder: Path, model: str, variant: str) -> bool:
     """True when `folder` holds a bundle the zoo wrote for `model` and `variant` (a readable model.json saying so)."""
+    from zoo.exporting import BUNDLE_FORMAT
+
     try:
         manifest = read_manifest(folder)
     except ZooError:

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo.api import get_spec, load, registry, resolve_weights
-from zoo.bundles import BUNDLE_FORMAT
 from zoo.config import load_config
 from zoo.errors import UnavailableError, UnknownNameError, ZooError
 from zoo.files import atomic_directory, ensure_writable_dir, file_lock
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
 from zoo.weights import file_sha256
+
+BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 
 
 
