@@ -14,7 +14,6 @@ DATA = Path(os.environ.get("ZOO_TEST_DATA", ROOT.parent / "shared" / "data"))
 MNIST = DATA / "mnist"
 
 
-
 def pytest_sessionstart(session):
     """In CI a missing data folder is an error, not a reason to skip a third of the suite."""
     if os.environ.get("CI") and not (MNIST / "t10k-images-idx3-ubyte.gz").is_file():
