@@ -217,6 +217,9 @@ def validate(module, graph: GraphSpec, path: Path, config: dict[str, Any]):
             if produced.shape != reference.shape:
                 failures.append(f"output '{name}' has shape {produced.shape} in ONNX Runtime, {reference.shape} in PyTorch at batch {batch}")
                 continue
+            if produced.dtype != reference.dtype:
+                failures.append(f"output '{name}' has dtype {produced.dtype} in ONNX Runtime, {reference.dtype} in PyTorch")
+                continue
             if reference.dtype.kind != "f":
                 mismatched = int((produced != reference).sum())
                 if mismatched:

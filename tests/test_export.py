@@ -64,7 +64,7 @@ def test_test_vectors_reproduce_in_onnx_runtime(bundle):
 def test_dynamic_batch_axis(bundle, batch):
     session = ort.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
     (image,) = session.run(None, {"z": np.random.default_rng(batch).standard_normal((batch, 100)).astype(np.float32)})
-    assert image.shape == (batch, 1, 32, 32) and np.all(np.abs(image) <= 1.0)
+    assert image.shape == (batch, 1, 32, 32) and np.all(np.abs(image) <= 1.0 + 1e-6)  # tanh, up to float rounding
 
 
 def test_python_api_export(shipped_weights, tmp_path):
@@ -158,3 +158,61 @@ def test_the_export_cache_key_follows_the_plugin_code(tmp_path, monkeypatch):
     assert _code_fingerprint(spec) == before
     (package / "model.py").write_text("WIDTH = 16\n")
     assert _code_fingerprint(spec) != before
+
+
+SKEWED = '''
+import zoo
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="{name}", task="image-generation", builder="{name}:build",
+        graphs=(zoo.GraphSpec(inputs=(zoo.TensorSpec("z", ("batch", 8)),),
+                              outputs=(zoo.TensorSpec("image", ("batch", 8)),)),),
+    ))
+
+def build():
+    import torch
+
+    class Skewed(torch.nn.Module):
+        """Computes `eager` in PyTorch and `exported` in the graph torch.onnx traces."""
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(8))
+        def forward(self, z):
+            if torch.onnx.is_in_onnx_export():
+                return {exported}
+            return {eager}
+    return Skewed()
+'''
+
+
+def export_skewed(plugin_dir, tmp_path, name, eager, exported):
+    import torch
+    from safetensors.torch import save_file
+
+    plugin_dir(name, SKEWED.format(name=name, eager=eager, exported=exported))
+    weights = tmp_path / f"{name}.safetensors"
+    save_file({"scale": torch.ones(8)}, str(weights), metadata={"zoo.model": name, "zoo.config": "{}"})
+    out = tmp_path / "out"
+    return zoo_cli("export", name, "--weights", weights, "-o", out, "--exporter", "torchscript"), out
+
+
+@pytest.mark.parametrize("name, exported, fragment", [
+    # outputs near 0, so the tolerance is atol 1e-4 alone: 1.5e-4 is just outside it
+    ("just_outside", "z * self.scale * 0 + 1.5e-4", "max abs 0.00015 at batch 1"),
+    # right at batch 1, wrong only in the eighth row of a batch of 8
+    ("wrong_at_8", "z * self.scale + (torch.arange(z.shape[0]) >= 7).unsqueeze(1).float()", "at batch 8"),
+    ("wrong_shape", "(z * self.scale)[:, :4]", "has shape (1, 4) in ONNX Runtime, (1, 8) in PyTorch"),
+    ("wrong_dtype", "(z * self.scale).double()", "dtype float64 in ONNX Runtime, float32 in PyTorch"),
+])
+def test_parity_refuses_a_graph_that_differs_from_pytorch(plugin_dir, tmp_path, name, exported, fragment):
+    result, out = export_skewed(plugin_dir, tmp_path, name, "z * self.scale" if name != "just_outside" else "z * self.scale * 0", exported)
+    assert_clean_error(result, "failed validation against PyTorch", fragment, "the bundle was not written")
+    assert list(out.iterdir()) == []
+
+
+def test_parity_accepts_a_difference_just_inside_the_tolerance(plugin_dir, tmp_path):
+    result, out = export_skewed(plugin_dir, tmp_path, "just_inside", "z * self.scale * 0", "z * self.scale * 0 + 0.5e-4")
+    assert result.returncode == 0, result.stderr
+    assert read_json(out / "just_inside" / "model.json")["graphs"]["model"]["parity"]["image"]["max_abs"] == pytest.approx(0.5e-4, rel=1e-3)

@@ -778,3 +778,43 @@ def test_bundle_graph_missing_is_refused(tmp_path):
 def test_folder_without_a_manifest(box, tmp_path):
     (tmp_path / "bundle").mkdir()
     box.zoo("build-engine", "bundle", says=("no model.json",))
+
+
+# ---------------------------------------------------------------- failures inside libraries
+
+
+def failing_exporter(monkeypatch, error):
+    import torch
+
+    def export(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch.onnx, "export", export)
+
+
+def test_a_full_disk_inside_the_exporter_is_reported_as_a_full_disk(box, monkeypatch):
+    import errno
+
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device", "out/dcgan/model.onnx")
+    except OSError as cause:
+        wrapped = RuntimeError("\x1b[31mFailed to export the model\x1b[0m")
+        wrapped.__cause__ = cause
+    failing_exporter(monkeypatch, wrapped)
+    box.zoo("export", "dcgan", "-o", "out", says=("No space left on device", "free some disk space"), writes=("out",))
+
+
+def test_an_exporter_failure_is_one_line_without_colour_codes(box, monkeypatch):
+    failing_exporter(monkeypatch, RuntimeError("\x1b[31mFailed\x1b[0m to export\n\nmany\nlines"))
+    box.zoo("export", "dcgan", "-o", "out", says=("could not export graph 'model'", "Failed to export many lines"), writes=("out",))
+
+
+def test_ctrl_c_wrapped_by_the_exporter_is_an_interrupt(box, monkeypatch):
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as cause:
+        wrapped = RuntimeError("export failed")
+        wrapped.__context__ = cause
+    failing_exporter(monkeypatch, wrapped)
+    result = box.zoo("export", "dcgan", "-o", "out", code=130, writes=("out",))
+    assert result.stderr.strip().splitlines()[-1] == "zoo: interrupted (SIGINT)"

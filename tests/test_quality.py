@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import DATA, MNIST, needs_data, read_json, zoo_cli
+from conftest import DATA, MNIST, assert_clean_error, needs_data, read_json, zoo_cli
 from zoo.api import get_spec
 from zoo.data import read_digits
 from zoo.runtime import open_backend
@@ -130,3 +130,20 @@ def test_translation_quality_is_label_preservation_judged_by_the_target_classifi
     assert result.value > 0.8
     blank = ConstantBackend(spec.graph("b2a"), {"translated": np.full((1, 32, 32), -1.0, np.float32)})
     assert image_translation.quality(spec, blank, {"examples": 40, "data": DATA}).value < 0.5  # blank images carry no digit
+
+
+@needs_data
+def test_the_quality_gate_refuses_and_writes_nothing(tmp_path):
+    # cnn's static int8 "features" graph moves its outputs by about 0.7% RMS: a 0.1% limit must refuse it.
+    result = zoo_cli("export", "cnn", "--precision", "int8", "-o", tmp_path / "out", "--data", DATA,
+                     env={"ZOO_EXPORT_QUALITY_EXAMPLES": "100", "ZOO_EXPORT_MAX_QUALITY_DROP": "0.001"})
+    assert_clean_error(result, "int8 export of graph 'features' moves its outputs by", "over the 0% limit", "the bundle was not written")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_int8_mode_that_would_quantize_nothing_is_refused(tmp_path):
+    # ONNX Runtime's dynamic quantizer has no int8 Gemm, and cnn's only int8-worthy nodes are Gemms:
+    # the export used to write the fp32 graph under an int8 manifest.
+    result = zoo_cli("export", "cnn", "--precision", "int8", "-o", tmp_path / "out", env={"ZOO_EXPORT_INT8_MODE": "dynamic"})
+    assert_clean_error(result, "int8 dynamic quantization changed no node of graph", "int8_mode to static or auto")
+    assert list((tmp_path / "out").iterdir()) == []
