@@ -141,9 +141,36 @@ def test_the_quality_gate_refuses_and_writes_nothing(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_an_int8_mode_that_would_quantize_nothing_is_refused(tmp_path):
-    # ONNX Runtime's dynamic quantizer has no int8 Gemm, and cnn's only int8-worthy nodes are Gemms:
-    # the export used to write the fp32 graph under an int8 manifest.
-    result = zoo_cli("export", "cnn", "--precision", "int8", "-o", tmp_path / "out", env={"ZOO_EXPORT_INT8_MODE": "dynamic"})
-    assert_clean_error(result, "int8 dynamic quantization changed no node of graph", "int8_mode to static or auto")
-    assert list((tmp_path / "out").iterdir()) == []
+@needs_data
+@pytest.mark.parametrize("mode, kernel", [("dynamic", "MatMulInteger"), ("static", "DequantizeLinear")])
+def test_an_int8_manifest_describes_an_int8_graph(tmp_path, mode, kernel):
+    # ZOO_EXPORT_INT8_MODE=dynamic on cnn (Gemm nodes) used to write the fp32 graph under an int8 manifest.
+    result = zoo_cli("export", "cnn", "--precision", "int8", "-o", tmp_path / "out", "--data", DATA,
+                     env={"ZOO_EXPORT_INT8_MODE": mode, "ZOO_EXPORT_QUALITY_EXAMPLES": "50"})
+    assert result.returncode == 0, result.stderr
+    manifest = read_json(tmp_path / "out" / "cnn" / "model.json")
+    for name, graph in manifest["graphs"].items():
+        reduced = graph["reduced_precision"]
+        ops = [node.op_type for node in onnx.load(str(tmp_path / "out" / "cnn" / graph["file"])).graph.node]
+        assert reduced["int8_mode"] == mode and sum(reduced["quantized_ops"].values()) == 2, (name, reduced)
+        assert kernel in ops and "ConvInteger" not in ops, (name, ops)
+
+
+def test_an_int8_mode_that_quantizes_nothing_is_refused(tmp_path, monkeypatch):
+    from onnx import TensorProto, helper
+
+    from zoo.errors import UnavailableError
+    from zoo.export import precision
+    from zoo.specs import GraphSpec, TensorSpec
+
+    graph = GraphSpec(inputs=(TensorSpec("x", ("batch", 4)),), outputs=(TensorSpec("y", ("batch", 4)),))
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.5] * 16)
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [weight])), str(tmp_path / "fp32.onnx"))
+    # A quantizer that silently leaves the graph as it was:
+    monkeypatch.setattr(precision, "quantize_graph", lambda path, out, *args: out.write_bytes(path.read_bytes()))
+    job = type("Job", (), {"config": {"int8_mode": "auto"}, "log": print, "spec": None})()
+    with pytest.raises(UnavailableError, match="int8 static quantization changed no node of graph 'model'"):
+        precision._quantize_int8(job, graph, tmp_path / "fp32.onnx", tmp_path / "model.onnx")
