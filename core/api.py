@@ -14,7 +14,7 @@ from zoo.config import load_config
 from zoo.errors import WeightsError
 from zoo.registry import Registry, load_registry
 from zoo.specs import ModelSpec, import_dotted
-from zoo.weights import ResolvedWeights, resolve, split_reference, stored_config, verify
+from zoo.weights import ResolvedWeights, resolve, resolve_file, split_reference, stored_config, verify
 
 _REGISTRY: Registry | None = None
 
@@ -23,9 +23,16 @@ def registry(reload: bool = False) -> Registry:
     """The registry of installed plugins, loaded once per process."""
     global _REGISTRY
     if _REGISTRY is None or reload:
-        config = load_config()
-        _REGISTRY = load_registry(disabled=config["plugins"]["disabled"], strict=config["plugins"]["strict"])
+        config = load_config()  # the core's sections: the targets' own are known once their plugins load
+        loaded = load_registry(disabled=config["plugins"]["disabled"], strict=config["plugins"]["strict"])
+        load_config(sections=loaded.config_sections())  # every section of every file and variable is checked now
+        _REGISTRY = loaded
     return _REGISTRY
+
+
+def configuration(overrides: dict[str, dict[str, Any]] | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """The merged configuration with the sections of every installed export target (`[trt]`, ...)."""
+    return load_config(overrides, cwd, sections=registry().config_sections())
 
 
 def list_models(pattern: str = "*", task: str | None = None) -> list[ModelSpec]:
@@ -38,12 +45,13 @@ def get_spec(name: str) -> ModelSpec:
     return registry().model(name)
 
 
-def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> ResolvedWeights:
-    """The weights `load(name, weights)` would use: a variant's file, or a local file."""
+def resolve_weights(name: str, weights: str | os.PathLike | None = None, download: bool = True) -> ResolvedWeights:
+    """The weights `load(name, weights)` would use: a variant's file, or the file `weights`
+    names (a path, a folder in the hub's layout, or hf://owner/repo[/file][@revision])."""
     spec = get_spec(name)
     if weights is not None:
-        return ResolvedWeights(spec.name, "custom", Path(weights).expanduser(), None, {})
-    return resolve(spec, split_reference(name)[1])
+        return resolve_file(spec.name, weights, download)
+    return resolve(spec, split_reference(name)[1], download)
 
 
 def build(name: str, **config: Any):
@@ -98,9 +106,3 @@ def _hub_config(spec: ModelSpec, path: Path, metadata: dict[str, str]) -> dict[s
 
     return import_dotted(spec.hub_config)(json.loads(beside.read_text()))
 
-
-def export(name: str, target: str = "onnx", out: str | os.PathLike = "out", **options: Any) -> Path:
-    """Export `name` to a bundle under `out`; see `zoo.exporting.export_model`."""
-    from zoo.exporting import export_model
-
-    return export_model(name, target=target, out=Path(out), **options)

@@ -15,6 +15,9 @@ from zoo import __version__
 from zoo.argtypes import OneLineParser, bounded_float, int_list, non_negative_float, non_negative_int, positive_float, positive_int, seed
 from zoo.errors import ZooError
 
+MODEL_HELP = "model name, optionally with a weights variant: cnn:usps (see `zoo list`)"
+JSON_HELP = "print JSON for scripts"
+RUNTIMES = ("ort", "ort-mobile", "opencv", "trt")
 DATA_HELP = "the data root, the folder that holds mnist/, usps/, tinyshakespeare/ (default: $ZOO_DATA, else [data] root)"
 EXAMPLES = """examples:
   zoo list
@@ -29,10 +32,17 @@ EXAMPLES = """examples:
 """
 
 
+# A string, not a Path: Path("hf://owner/repo") would fold the "//".
+WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a folder in the hub's layout "
+                "(model.safetensors, config.json, tokenizer) or hf://owner/repo[/file][@revision] from the Hugging Face cache")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"))
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _reject_unknown(parser, argv, unknown)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
@@ -42,7 +52,61 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(lambda: args.handler(args))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: list[str]) -> str | None:
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str]) -> None:
+    """Report unknown arguments with the usage of the command they were given to, and the nearest flag."""
+    import difflib
+
+    command = parser
+    for token in argv:
+        choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), {})
+        if token in choices:
+            command = choices[token]
+    flags = [s for action in command._actions for s in action.option_strings if s.startswith("--") or len(s) == 2]
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    for word in unknown:
+        close = difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.5) if word.startswith("-") else []
+        if close:
+            message += f"; did you mean {close[0]}?"
+            break
+    command.error(message)
+
+
+class ZooParser(OneLineParser):
+    """A command's parser; `epilog_function` computes its epilog when help is shown (it may read the registry)."""
+
+    def __init__(self, *args, epilog_function=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epilog_function = epilog_function
+
+    def format_help(self) -> str:
+        if self.epilog_function:
+            self.epilog = self.epilog_function()
+        return super().format_help()
+
+
+def _export_epilog() -> str:
+    from zoo.api import registry
+
+    lines = ["targets (--target):"]
+    for name, exporter in sorted(registry().exporters.items()):
+        lines.append(f"  {name:<8} {exporter.description} [precisions: {', '.join(exporter.precisions)}]")
+    lines += [
+        "precisions (--precision):",
+        "  fp32     float32, checked against PyTorch (default)",
+        "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
+        "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, checked by the task metric (the speed-up is reported)",
+        "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
+    ]
+    return "\n".join(lines)
+
+
+def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
+    """The `zoo` parser; with `target_flags`, `export` and `build-engine` also take the
+    flags export targets declare (loading the plugins, which listing commands skip)."""
     parser = OneLineParser(
         prog="zoo",
         description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
@@ -50,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aigc-zoo {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ZooParser)
 
     p = commands.add_parser("list", help="list installed models")
     p.add_argument("pattern", nargs="?", default="*", help="glob on model names, e.g. '*gan*'")
@@ -59,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("info", help="show a model's spec and card")
-    p.add_argument("model", help="model name, optionally with a variant: cnn:usps")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_info)
 
     p = commands.add_parser("plugins", help="list installed plugins and their load errors")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_plugins)
 
     p = commands.add_parser("new-plugin", help="write a new model plugin package to start from")
@@ -73,13 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_new_plugin)
 
     p = commands.add_parser("train", help="train a model with its registered recipe")
-    p.add_argument("model")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
-    p.add_argument("--epochs", type=positive_int)
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--lr", type=positive_float)
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--epochs", type=positive_int, help="passes over the training data (default: the recipe's)")
+    p.add_argument("--batch-size", type=positive_int, help="examples per step (default: the recipe's)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of initialisation, shuffling and sampling (default: 0)")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many steps")
     p.add_argument("--max-minutes", type=positive_float, help="stop after this much training time (one process only)")
     p.add_argument("--limit", type=positive_int, help="train on the first N examples only (smoke tests)")
@@ -92,35 +156,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
     p.set_defaults(handler=cmd_train)
 
-    p = commands.add_parser("export", help="export a model to a deployable bundle")
-    p.add_argument("model")
-    p.add_argument("--target", default="onnx", help="export target (see `zoo plugins`)")
-    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
-    p.add_argument("--opset", type=positive_int)
-    p.add_argument("--atol", type=non_negative_float)
-    p.add_argument("--rtol", type=non_negative_float)
-    p.add_argument("--exporter", choices=("dynamo", "torchscript"))
+    p = commands.add_parser("export", help="export a model to a deployable bundle", epilog_function=_export_epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--target", default="onnx", help="export target, listed below (default: onnx)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/ (default: out)")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8, listed below (default: fp32)")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
+    p.add_argument("--opset", type=positive_int, help="ONNX opset (default: [export] opset)")
+    p.add_argument("--atol", type=non_negative_float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
+    p.add_argument("--rtol", type=non_negative_float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
     p.add_argument("--force", action="store_true",
                    help="write into an output folder that holds other files (files of the same names are replaced)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
-    _add_engine_arguments(p)
+    if target_flags:
+        _add_target_flags(p)
     p.set_defaults(handler=cmd_export)
 
     p = commands.add_parser("build-engine", help="build TensorRT engines for an exported ONNX bundle (on the GPU machine)")
     p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export NAME --target onnx`")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    _add_engine_arguments(p)
+    p.add_argument("--target", default="trt", help="the target that builds from the bundle (default: trt)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (default: fp32)")
+    if target_flags:
+        _add_target_flags(p, building=True)
     p.set_defaults(handler=cmd_build_engine)
 
     p = commands.add_parser("run", help="sample from or apply a model")
     _add_backend_arguments(p)
     p.add_argument("--n", type=positive_int, default=64, help="number of samples")
-    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="seed of the latents, noise and sampling (default: 0)")
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
     p.add_argument("--render", type=Path, metavar="OUT.gif", help="policy models: write an animated GIF of the episode")
     p.add_argument("--truncation", type=bounded_float(0.0, 1.0, what="truncation psi"),
@@ -145,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_arguments(p)
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--episodes", type=positive_int, help="policy models: evaluation episodes, reset seeds 0..N-1 (default 100)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_eval)
 
     p = commands.add_parser("data", help="show the data root and its data sets; fetch one from the Hugging Face hub")
@@ -161,31 +229,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=lambda args: cmd_data_list(argparse.Namespace(data=None, json=False)))
 
     p = commands.add_parser("bench", help="time backends side by side")
-    p.add_argument("model")
-    p.add_argument("--weights", type=Path)
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
     p.add_argument("--batch", type=int_list(minimum=1), default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
-    p.add_argument("--runs", type=positive_int, default=50)
-    p.add_argument("--warmup", type=non_negative_int, default=5)
+    p.add_argument("--runs", type=positive_int, default=50, help="timed runs per backend and batch; the median counts (default: 50)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed runs first (default: 5)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read when an fp16/int8 export is validated on first use")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_bench)
     return parser
 
 
-def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("TensorRT engines (default: [trt] in zoo.toml)")
-    group.add_argument("--min-batch", type=positive_int, help="smallest batch of the optimization profile")
-    group.add_argument("--opt-batch", type=positive_int, help="batch TensorRT tunes for")
-    group.add_argument("--max-batch", type=positive_int, help="largest batch of the optimization profile")
-    group.add_argument("--timing-cache", type=Path, help="timing cache file reused across builds")
+def _target_flags(building: bool = False) -> dict[str, list[tuple[str, Any]]]:
+    """{"--max-batch": [(target, Setting), ...]}: the flags export targets declare."""
+    from zoo.api import registry
+
+    try:
+        exporters = registry().exporters
+    except ZooError:  # a broken config file: the command itself reports it in one line
+        return {}
+    flags: dict[str, list[tuple[str, Any]]] = {}
+    for name, exporter in sorted(exporters.items()):
+        if building and not exporter.build:
+            continue
+        for setting in exporter.settings:
+            if setting.flag:
+                flags.setdefault(setting.option, []).append((name, setting))
+    return flags
+
+
+def _add_target_flags(parser: argparse.ArgumentParser, building: bool = False) -> None:
+    groups: dict[str, Any] = {}
+    for option, owners in _target_flags(building).items():
+        target, setting = owners[0]
+        names = ", ".join(t for t, _ in owners)
+        group = groups.setdefault(names, parser.add_argument_group(
+            f"target {names} (default: [{names.replace(', ', '], [')}] in zoo.toml)"))
+        kind, metavar = type(setting.default), setting.key.upper()
+        if kind is bool:
+            group.add_argument(option, dest=f"flag{option}", action=argparse.BooleanOptionalAction, help=setting.help)
+        elif kind is list:
+            inner = type(setting.default[0]) if setting.default else str
+            group.add_argument(option, dest=f"flag{option}", type=inner, nargs="+", metavar=metavar, help=setting.help)
+        else:
+            group.add_argument(option, dest=f"flag{option}", type=kind, metavar=metavar, help=setting.help)
+
+
+def target_overrides(args, target: str, building: bool = False) -> dict[str, dict[str, Any]]:
+    """The config overrides of the target flags given on the command line; a flag of
+    another target is an error (it would be ignored)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for option, owners in _target_flags(building).items():
+        value = getattr(args, f"flag{option}", None)
+        if value is None:
+            continue
+        mine = [setting for name, setting in owners if name == target]
+        if not mine:
+            owners_text = ", ".join(f"'{name}'" for name, _ in owners)
+            raise ZooError(f"{option} is a setting of target {owners_text}, not of '{target}'; drop it or use --target {owners[0][0]}")
+        overrides.setdefault(target, {})[mine[0].key] = value
+    return overrides
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model")
-    parser.add_argument("--backend", help="torch, onnx, onnx-int8, onnx-fp16, onnx-cuda, onnx-trt, trt, trt-fp16 or trt-int8 (default: [run] backend)")
-    parser.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
+    parser.add_argument("model", help=MODEL_HELP)
+    parser.add_argument("--backend", help="torch, or a backend an export target provides: onnx, onnx-int8, onnx-fp16, "
+                        "onnx-cuda, onnx-trt, trt, trt-fp16, trt-int8, ... (default: [run] backend)")
+    parser.add_argument("--weights", help=WEIGHTS_HELP)
 
 
 def cmd_list(args) -> int:
@@ -330,10 +442,10 @@ def cmd_new_plugin(args) -> int:
     package = package_name(args.name)
     print(f"wrote {directory}/: pyproject.toml, README.md, {package}/ (__init__.py, model.py, train.py), tests/")
     print("next:")
-    print(f"  pip install -e {directory}")
+    print(f"  pip install -e '{directory}[test]'    # the plugin, and pytest for its tests")
     print(f"  zoo list {args.name}")
     print(f"  pytest {directory}")
-    print(f"  zoo train {args.name} --data DATA/mnist --out {directory}/{package}/weights/default.safetensors")
+    print(f"  zoo train {args.name} --data DIR --out {directory}/{package}/weights/default.safetensors   # DIR holds mnist/")
     print(f"  zoo export {args.name} --target onnx -o out/")
     return 0
 
@@ -424,7 +536,7 @@ def cmd_export(args) -> int:
             if value is not None
         }
     }
-    overrides["trt"] = _trt_overrides(args)
+    overrides.update(target_overrides(args, args.target))
     if args.check_only:
         from zoo.exporting import inspect_model
 
@@ -440,22 +552,10 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _trt_overrides(args) -> dict[str, Any]:
-    pairs = (
-        ("min_batch", getattr(args, "min_batch", None)),
-        ("opt_batch", getattr(args, "opt_batch", None)),
-        ("max_batch", getattr(args, "max_batch", None)),
-        ("timing_cache", str(args.timing_cache) if getattr(args, "timing_cache", None) else None),
-    )
-    return {key: value for key, value in pairs if value is not None}
-
-
 def cmd_build_engine(args) -> int:
-    from zoo.config import load_config
-    from zoo.export.trt import build_engines
+    from zoo.exporting import build_bundle
 
-    config = load_config({"trt": _trt_overrides(args)})
-    for line in build_engines(args.bundle, args.precision, config["trt"]):
+    for line in build_bundle(args.bundle, args.target, args.precision, target_overrides(args, args.target, building=True)):
         print(line)
     return 0
 

@@ -14,6 +14,7 @@ speed-up is measured and reported, with a warning when it is a slow-down.
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 
 from zoo.boundary import check_interrupted, one_line
 from zoo.errors import UnavailableError, ValidationError, ZooError
+from zoo.parity import Tolerance, compare
 from zoo.runtime import OnnxBackend
 from zoo.specs import GraphSpec, ModelSpec
 from zoo.tasks import Quality, quality_function
@@ -35,6 +37,7 @@ DYNAMIC_INT8_OPS = ("MatMul", "LSTM")
 INT8_RULE = "auto: dynamic (Gemm and MatMul as MatMulInteger, LSTM) when the graph has LSTM nodes, else static (MatMul, Gemm, calibrated)"
 TIMING_BATCH = 8
 TIMING_RUNS = 30
+USE_FP32 = "use fp32 instead: `zoo export --precision fp32`, or `--backend onnx` for zoo run, eval and bench"
 
 
 def operator_types(path: Path) -> set[str]:
@@ -54,7 +57,7 @@ def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path]) -> None:
     if not any(quantizable(path) for path in graph_files.values()):
         raise UnavailableError(
             f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(INT8_OPS)} nodes, the only operators "
-            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); export it with --precision fp32"
+            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); " + USE_FP32
         )
 
 
@@ -105,16 +108,25 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
             prepared.unlink()
 
 
+def check_prerequisites(precision: str) -> None:
+    """Fail at once, not after minutes of export work, when a package the precision needs is missing."""
+    needs = {"fp16": ("onnxconverter_common", "onnxconverter-common"), "int8": ("onnxruntime.quantization", "onnxruntime")}
+    if precision not in needs:
+        return
+    module, package = needs[precision]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UnavailableError(f"--precision {precision} needs {package}, which is not installed: pip install {package}") from None
+
+
 def convert_fp16(path: Path, out: Path, label: str, keep_io_types: bool = True) -> None:
     """fp16 weights and activations; inputs and outputs stay float32 when `keep_io_types`."""
     import warnings
 
     import onnx
 
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        raise UnavailableError("fp16 conversion needs onnxconverter-common; pip install 'aigc-zoo[deploy]'") from None
+    from onnxconverter_common import float16
 
     model = onnx.load(str(path))
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST)
@@ -208,7 +220,7 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
     Returns the manifest's "precision" entry: what was converted, the
     timings that chose the int8 mode, and the task metric before and after.
     """
-    config, precision = job.config, job.precision
+    precision = job.precision
     fp32 = path.with_name("model.fp32.onnx")
     path.rename(fp32)
     entry: dict[str, Any] = {"precision": precision}
@@ -262,8 +274,8 @@ def quantized_operators(path: Path) -> dict[str, int]:
 
 def _quantize_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
     ops = quantizable(fp32)
-    mode = int8_mode(job.config["int8_mode"], ops)
-    quantize_graph(fp32, path, graph, mode, job.config)
+    mode = int8_mode(job.export_config["int8_mode"], ops)
+    quantize_graph(fp32, path, graph, mode, job.export_config)
     quantized = quantized_operators(path)
     if not quantized:
         covered = STATIC_INT8_OPS if mode == "static" else ("Gemm", *DYNAMIC_INT8_OPS)
@@ -296,25 +308,22 @@ def _validate_drift(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, 
     """An auxiliary graph (a mapping network, one direction of a pair): the task metric is
     defined on the model's main graph only, so these are held to the same limit as a
     relative RMS difference from their fp32 outputs."""
-    feeds = example_inputs(graph, TIMING_BATCH * 8, job.config["seed"] + 11)
-    reference, reduced = OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds)
-    drift = {}
-    for name, value in reference.items():
-        value64 = value.astype(np.float64)
-        rms = float(np.sqrt(np.mean(value64**2))) or 1e-12
-        drift[name] = round(float(np.sqrt(np.mean((reduced[name].astype(np.float64) - value64) ** 2))) / rms, 6)
+    limit = job.export_config["max_quality_drop"]
+    feeds = example_inputs(graph, TIMING_BATCH * 8, job.export_config["seed"] + 11)
+    parity = compare(graph, OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds), Tolerance(limit), job.precision)
+    drift = {name: round(output.rel_rms, 6) for name, output in parity.outputs.items()}
     worst = max(drift.values())
-    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {job.config['max_quality_drop']:.0%})")
-    if worst > job.config["max_quality_drop"]:
+    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {limit:.0%})")
+    if worst > limit:
         raise ValidationError(
             f"{job.precision} export of graph '{graph.name}' moves its outputs by {worst:.1%} RMS of fp32, over the "
-            f"{job.config['max_quality_drop']:.0%} limit (export.max_quality_drop); the bundle was not written"
+            f"{limit:.0%} limit (export.max_quality_drop); the bundle was not written"
         )
-    return {"relative_rms_vs_fp32": drift, "max_relative_rms": job.config["max_quality_drop"]}
+    return {"relative_rms_vs_fp32": drift, "max_relative_rms": limit}
 
 
 def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
-    config = job.config
+    config = job.export_config
     from zoo.data import data_root
 
     data = data_root(job.options.get("data"))
