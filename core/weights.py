@@ -192,25 +192,17 @@ _DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
 }
-# The first bytes of what PyTorch's torch.save writes: a zip archive, or a bare pickle.
-_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-
-
 def read_header(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """The tensor table and metadata of a safetensors file, checked before anything is loaded:
     a JSON object whose byte ranges tile the data exactly, string metadata, no pickle."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; check the path or run `zoo train`")
+    refuse_pickle(path)
     size = path.stat().st_size
     fix = "re-download or retrain it"
     with open(path, "rb") as handle:
         head = handle.read(8)
-        if head.startswith(_PICKLE_MAGIC):
-            raise WeightsError(
-                f"{path} is a PyTorch pickle (torch.save), not safetensors; the zoo never loads pickles, which can run "
-                f"code: convert it with safetensors.torch.save_file(torch.load(...)) where you trust it"
-            )
         if len(head) < 8:
             raise WeightsError(f"weights file {path} is truncated or not safetensors ({size} bytes); {fix}")
         (length,) = struct.unpack("<Q", head)

@@ -197,7 +197,7 @@ def test_weights_zoo_config_not_a_json_object(box, tmp_path, config):
 @pytest.mark.parametrize("magic", [b"PK\x03\x04", b"\x80\x02"], ids=["zip", "bare"])
 def test_weights_pickle_is_refused_unread(box, tmp_path, magic):
     (tmp_path / "w.safetensors").write_bytes(magic + b"\0" * 64)
-    box.zoo("run", "dcgan", "--weights", "w.safetensors", "-o", "x.png", says=("pickle", "never loads pickles"))
+    box.zoo("run", "dcgan", "--weights", "w.safetensors", "-o", "x.png", says=("is a PyTorch pickle", "never unpickles"))
 
 
 def test_weights_for_another_model(box, tmp_path):

@@ -171,6 +171,6 @@ def test_an_int8_mode_that_quantizes_nothing_is_refused(tmp_path, monkeypatch):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [weight])), str(tmp_path / "fp32.onnx"))
     # A quantizer that silently leaves the graph as it was:
     monkeypatch.setattr(precision, "quantize_graph", lambda path, out, *args: out.write_bytes(path.read_bytes()))
-    job = type("Job", (), {"config": {"int8_mode": "auto"}, "log": print, "spec": None})()
+    job = type("Job", (), {"export_config": {"int8_mode": "auto"}, "log": print, "spec": None})()
     with pytest.raises(UnavailableError, match="int8 static quantization changed no node of graph 'model'"):
         precision._quantize_int8(job, graph, tmp_path / "fp32.onnx", tmp_path / "model.onnx")
