@@ -257,18 +257,9 @@ def _check_model_types(spec: ModelSpec) -> None:
     """Wrong-typed fields fail at registration, not later in every command that reads them."""
     label = f"model {spec.name!r}"
     optional_str = (str, type(None))
-    _check_types(label, spec, {"name": str, "task": str, "builder": str, "graphs": (tuple, list), "config": dict,
+    _check_types(label, spec, {"name": str, "task": str, "builder": str, "graphs": (tuple, list, str), "config": dict,
                                "weights": dict, "trainer": optional_str, "description": str, "package": str,
                                "hub_config": optional_str})
-    for graph in spec.graphs:
-        _check(isinstance(graph, GraphSpec), f"{label}: graphs must hold GraphSpecs, got {type(graph).__name__}")
-        _check_types(f"{label} graph", graph, {"name": str, "inputs": (tuple, list), "outputs": (tuple, list),
-                                               "module": optional_str})
-        for tensor in (*graph.inputs, *graph.outputs):
-            _check(isinstance(tensor, TensorSpec), f"{label}: graph '{graph.name}' must hold TensorSpecs, got {type(tensor).__name__}")
-            _check_types(f"{label} graph '{graph.name}' tensor", tensor, {"name": str, "shape": (tuple, list), "dtype": str})
-            _check(all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in tensor.shape),
-                   f"{label}: tensor '{tensor.name}' has shape {tensor.shape!r}; use whole numbers and axis names")
     for variant, weights in spec.weights.items():
         _check(isinstance(weights, WeightsSpec), f"{label}: weights[{variant!r}] must be a WeightsSpec, got {type(weights).__name__}")
         _check_types(f"{label} variant {variant!r}", weights, {"uri": str, "card": optional_str, "sha256": optional_str})
@@ -294,9 +285,23 @@ def validate_model_spec(spec: ModelSpec) -> None:
         _check(_NAME.fullmatch(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
 
 
+def _check_graph_types(label: str, graphs: Any) -> None:
+    optional_str = (str, type(None))
+    for graph in graphs:
+        _check(isinstance(graph, GraphSpec), f"{label}: graphs must hold GraphSpecs, got {type(graph).__name__}")
+        _check_types(f"{label} graph", graph, {"name": str, "inputs": (tuple, list), "outputs": (tuple, list),
+                                               "module": optional_str})
+        for tensor in (*graph.inputs, *graph.outputs):
+            _check(isinstance(tensor, TensorSpec), f"{label}: graph '{graph.name}' must hold TensorSpecs, got {type(tensor).__name__}")
+            _check_types(f"{label} graph '{graph.name}' tensor", tensor, {"name": str, "shape": (tuple, list), "dtype": str})
+            _check(all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in tensor.shape),
+                   f"{label}: tensor '{tensor.name}' has shape {tensor.shape!r}; use whole numbers and axis names")
+
+
 def _check_graphs(model: str, graphs: Any) -> None:
+    """Fixed graphs, or the graphs a graph function returned: types first, then meaning."""
     _check(isinstance(graphs, (tuple, list)) and graphs, f"model '{model}': at least one graph is required")
-    _check(all(isinstance(g, GraphSpec) for g in graphs), f"model '{model}': graphs must be GraphSpec objects")
+    _check_graph_types(f"model {model!r}", graphs)
     names = [g.name for g in graphs]
     _check(len(set(names)) == len(names), f"model '{model}': graph names repeat: {names}")
     for graph in graphs:
