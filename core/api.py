@@ -111,7 +111,7 @@ def resolve(
     metadata = verify(located)
     located = ResolvedWeights(located.model, located.variant, located.path,
                               located.sha256 or file_sha256(located.path), located.card)
-    config = {**stored_config(metadata), **_hub_config(spec, located.path, metadata), **(overrides or {})}
+    config = {**stored_config(metadata, located.path), **_hub_config(spec, located.path, metadata), **(overrides or {})}
     return ResolvedModel(reference, spec.with_config(config), located)
 
 

@@ -8,7 +8,6 @@ never imports torch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,8 +162,10 @@ class BackendRequest:
         return configuration()
 
     def graph_file(self, bundle: Path) -> Path:
-        manifest = json.loads((Path(bundle) / "model.json").read_text())
-        return Path(bundle) / manifest["graphs"][self.graph.name]["file"]
+        """The graph's file in `bundle`, inside it and matching the manifest's sha256."""
+        from zoo.bundles import graph_path, read_manifest
+
+        return graph_path(Path(bundle), read_manifest(bundle), self.graph.name)
 
 
 def check_backend(name: str) -> None:

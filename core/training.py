@@ -193,15 +193,15 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     # `--set key=value` on a model config key changes the architecture (for
     # example a narrow model for smoke tests); other keys are recipe options.
     trained = spec.with_config({k: v for k, v in options.hparams.items() if k in spec.config})
+    checkpoint = checkpoint_path(out)
+    if resume:
+        checkpoint_progress(checkpoint)  # refuse a bad checkpoint before the data is read
     recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(trained, options)
     if rank.world_size > 1:
         torch.manual_seed(options.seed + rank.rank)
 
     epoch, step = 0, 0
-    checkpoint = checkpoint_path(out)
     if resume:
-        if not checkpoint.is_file():
-            raise ZooError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
         epoch, step = load_checkpoint(checkpoint, recipe)
     if rank.world_size > 1:
         recipe.distribute([rank.local_rank] if options.device.startswith("cuda") else None)
@@ -317,14 +317,29 @@ def save_checkpoint(path: Path, recipe: Recipe, epoch: int, step: int) -> None:
         save_file(tensors, str(temporary), metadata={"zoo.checkpoint": json.dumps(extra)})
 
 
+def checkpoint_progress(path: Path) -> dict[str, Any]:
+    """The epoch, step and optimizer state a checkpoint records, checked without loading a tensor."""
+    from zoo.weights import read_header
+
+    if not path.is_file():
+        raise ZooError(f"--resume: no checkpoint at {path}; start without --resume")
+    _, metadata = read_header(path)
+    if "zoo.checkpoint" not in metadata:
+        raise ZooError(f"--resume: {path} is not a training checkpoint (a plain weights file?); start without --resume")
+    try:
+        extra = json.loads(metadata["zoo.checkpoint"])
+    except json.JSONDecodeError:
+        extra = None
+    if not isinstance(extra, dict) or not {"epoch", "step", "optimizers"} <= extra.keys():
+        raise ZooError(f"--resume: the checkpoint {path} is corrupt; delete it and start without --resume")
+    return extra
+
+
 def load_checkpoint(path: Path, recipe: Recipe) -> tuple[int, int]:
     import torch
     from safetensors import safe_open
 
-    from zoo.weights import read_header
-
-    _, metadata = read_header(path)
-    extra = json.loads(metadata["zoo.checkpoint"])
+    extra = checkpoint_progress(path)
     tensors = {}
     with safe_open(str(path), framework="pt") as handle:
         for key in handle.keys():

@@ -56,6 +56,29 @@ VAE_METRIC_DESCRIPTIONS = {
 TRUNCATION_INPUT = "truncation"
 
 
+# What one `zoo run` may hold in memory for its samples and their grid.
+SAMPLE_MEMORY_BUDGET = 2 * 1024**3
+
+
+def check_sample_count(graph, count: int) -> None:
+    """Refuse an `--n` whose inputs, images and PNG grid would not fit in SAMPLE_MEMORY_BUDGET."""
+    from zoo.tensors import concrete_shape
+
+    sizes = graph.axis_sizes(1)
+
+    def elements(tensors) -> int:
+        return sum(int(np.prod(concrete_shape(t, sizes))) for t in tensors)
+
+    # inputs drawn as float64 then cast; outputs as float32, concatenated, as uint8, and tiled at scale 2
+    per_sample = 16 * elements(graph.inputs) + (8 + 1 + 8) * elements(graph.outputs)
+    largest = SAMPLE_MEMORY_BUDGET // max(per_sample, 1)
+    if count > largest:
+        raise ZooError(
+            f"--n {count} would need about {count * per_sample / 1024**3:.1f} GiB for the samples and their grid; "
+            f"ask for at most {largest} (draw more with several runs and different --seed values)"
+        )
+
+
 def sample_images(backend: Backend, count: int, seed: int, chunk: int = 250, truncation: float = 1.0) -> np.ndarray:
     """`count` images from a generator graph, its random inputs drawn from `seed`."""
     feeds = example_inputs(backend.graph, count, seed)
@@ -183,6 +206,7 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         images, message = style_mixing_grid(spec, backend, options, truncation)
         columns = int(np.sqrt(len(images)))
     else:
+        check_sample_count(backend.graph, options["n"])
         images, columns = sample_images(backend, options["n"], options["seed"], truncation=truncation), None
         message = f"{len(images)} samples"
     value_range = tuple(spec.graph().postprocessing.get(spec.graph().outputs[0].name, {}).get("range", (-1.0, 1.0)))
