@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.add_argument("--runtime", choices=RUNTIMES,
+                   help="write the bundle only if this runtime's pre-flight check (zoo check) predicts it loads; "
+                        "the manifest records it")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
@@ -178,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (default: fp32)")
     _add_engine_arguments(p)
     p.set_defaults(handler=cmd_build_engine)
+
+    p = commands.add_parser("check", help="predict whether a runtime loads an exported bundle, naming each blocking operator")
+    p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export`")
+    p.add_argument("--runtime", required=True, choices=RUNTIMES, help="the runtime that will load it")
+    p.add_argument("--runtime-version", metavar="VERSION",
+                   help="predict for this version (default: the installed one, else the newest the check knows; "
+                        "OpenCV: its C++ headers, then its Python package, else 4.6)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.set_defaults(handler=cmd_check)
 
     p = commands.add_parser("run", help="sample from or apply a model")
     _add_backend_arguments(p)
@@ -490,10 +502,19 @@ def cmd_export(args) -> int:
     options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
         args.model, args.target, args.out, precision=args.precision, weights=args.weights,
-        config_overrides=overrides, options=options,
+        config_overrides=overrides, options=options, runtime=args.runtime,
     )
     print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
     return 0
+
+
+def cmd_check(args) -> int:
+    """Exit status 0 when every graph should load, 1 when some will not."""
+    from zoo.export.runtimes import check_bundle
+
+    report = check_bundle(args.bundle, args.runtime, args.runtime_version)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.text())
+    return 0 if report.loads else 1
 
 
 def _trt_overrides(args) -> dict[str, Any]:

@@ -102,8 +102,12 @@ def export_model(
     config_overrides: dict[str, dict[str, Any]] | None = None,
     options: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
+    runtime: str | None = None,
 ) -> Path:
-    """Export model `name` (optionally "name:variant") to `out/<bundle>`; return the bundle path."""
+    """Export model `name` (optionally "name:variant") to `out/<bundle>`; return the bundle path.
+
+    With `runtime` ("ort", "ort-mobile", "opencv", "trt"), the bundle is written only if that runtime's
+    pre-flight check (`zoo check`) predicts it loads, and the manifest records the runtime."""
     reg = registry()
     spec = get_spec(name)
     exporter = reg.exporter(target)
@@ -143,7 +147,21 @@ def export_model(
             **entries,
         }
         (temporary / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if runtime:
+            _check_runtime(temporary, manifest, runtime, spec.name)
     return bundle
+
+
+def _check_runtime(bundle: Path, manifest: dict[str, Any], runtime: str, name: str) -> None:
+    from zoo.export.runtimes import check_bundle
+
+    report = check_bundle(bundle, runtime)
+    if not report.loads:
+        blocking = "; ".join(f"{g.graph}: {g.blockers[0]}" for g in report.graphs if not g.loads)
+        raise UnavailableError(f"{runtime} {report.version} would not load the export of '{name}' ({blocking}); "
+                               f"`zoo check BUNDLE --runtime {runtime}` lists every blocking operator")
+    manifest["runtime"] = {"name": runtime, "version": report.version, "checked": "zoo check predicts it loads"}
+    (bundle / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def cache_root() -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 
 import zoo
 from zoo.export import precision
+from zoo.export.portable import split_unsqueezes
 from zoo.errors import UnavailableError, ValidationError, ZooError
 from zoo.runtime import OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
@@ -161,6 +162,7 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
     except Exception as exc:
         raise ZooError(f"the exported graph '{graph.name}' fails the ONNX checker: {str(exc).splitlines()[0]}") from None
     model = onnx.shape_inference.infer_shapes(inline_constant_identities(model))
+    model = split_unsqueezes(model)  # for OpenCV's importer, see zoo.export.portable
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()
