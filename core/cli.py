@@ -37,7 +37,7 @@ WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a fold
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         _reject_unknown(parser, argv, unknown)
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _command(argv: list[str]) -> str | None:
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str]) -> None:
@@ -105,7 +109,9 @@ def _export_epilog() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
+    """The `zoo` parser; with `target_flags`, `export` and `build-engine` also take the
+    flags export targets declare (loading the plugins, which listing commands skip)."""
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
@@ -160,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--target", default="onnx", help="export target, listed below (default: onnx)")
     p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/ (default: out)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="listed below (default: fp32)")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8, listed below (default: fp32)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--opset", type=int, help="ONNX opset (default: [export] opset)")
     p.add_argument("--atol", type=float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
@@ -173,13 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
-    _add_engine_arguments(p)
+    if target_flags:
+        _add_target_flags(p)
     p.set_defaults(handler=cmd_export)
 
     p = commands.add_parser("build-engine", help="build TensorRT engines for an exported ONNX bundle (on the GPU machine)")
     p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export NAME --target onnx`")
+    p.add_argument("--target", default="trt", help="the target that builds from the bundle (default: trt)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (default: fp32)")
-    _add_engine_arguments(p)
+    if target_flags:
+        _add_target_flags(p, building=True)
     p.set_defaults(handler=cmd_build_engine)
 
     p = commands.add_parser("check", help="predict whether a runtime loads an exported bundle, naming each blocking operator")
@@ -248,17 +257,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("TensorRT engines (default: [trt] in zoo.toml)")
-    group.add_argument("--min-batch", type=int, help="smallest batch of the optimization profile")
-    group.add_argument("--opt-batch", type=int, help="batch TensorRT tunes for")
-    group.add_argument("--max-batch", type=int, help="largest batch of the optimization profile")
-    group.add_argument("--timing-cache", type=Path, help="timing cache file reused across builds")
+def _target_flags(building: bool = False) -> dict[str, list[tuple[str, Any]]]:
+    """{"--max-batch": [(target, Setting), ...]}: the flags export targets declare."""
+    from zoo.api import registry
+
+    try:
+        exporters = registry().exporters
+    except ZooError:  # a broken config file: the command itself reports it in one line
+        return {}
+    flags: dict[str, list[tuple[str, Any]]] = {}
+    for name, exporter in sorted(exporters.items()):
+        if building and not exporter.build:
+            continue
+        for setting in exporter.settings:
+            if setting.flag:
+                flags.setdefault(setting.option, []).append((name, setting))
+    return flags
+
+
+def _add_target_flags(parser: argparse.ArgumentParser, building: bool = False) -> None:
+    groups: dict[str, Any] = {}
+    for option, owners in _target_flags(building).items():
+        target, setting = owners[0]
+        names = ", ".join(t for t, _ in owners)
+        group = groups.setdefault(names, parser.add_argument_group(
+            f"target {names} (default: [{names.replace(', ', '], [')}] in zoo.toml)"))
+        kind, metavar = type(setting.default), setting.key.upper()
+        if kind is bool:
+            group.add_argument(option, dest=f"flag{option}", action=argparse.BooleanOptionalAction, help=setting.help)
+        elif kind is list:
+            inner = type(setting.default[0]) if setting.default else str
+            group.add_argument(option, dest=f"flag{option}", type=inner, nargs="+", metavar=metavar, help=setting.help)
+        else:
+            group.add_argument(option, dest=f"flag{option}", type=kind, metavar=metavar, help=setting.help)
+
+
+def target_overrides(args, target: str, building: bool = False) -> dict[str, dict[str, Any]]:
+    """The config overrides of the target flags given on the command line; a flag of
+    another target is an error (it would be ignored)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for option, owners in _target_flags(building).items():
+        value = getattr(args, f"flag{option}", None)
+        if value is None:
+            continue
+        mine = [setting for name, setting in owners if name == target]
+        if not mine:
+            owners_text = ", ".join(f"'{name}'" for name, _ in owners)
+            raise ZooError(f"{option} is a setting of target {owners_text}, not of '{target}'; drop it or use --target {owners[0][0]}")
+        overrides.setdefault(target, {})[mine[0].key] = value
+    return overrides
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help=MODEL_HELP)
-    parser.add_argument("--backend", help="torch, onnx, onnx-int8, onnx-fp16, onnx-cuda, onnx-trt, trt, trt-fp16 or trt-int8 (default: [run] backend)")
+    parser.add_argument("--backend", help="torch, or a backend an export target provides: onnx, onnx-int8, onnx-fp16, "
+                        "onnx-cuda, onnx-trt, trt, trt-fp16, trt-int8, ... (default: [run] backend)")
     parser.add_argument("--weights", help=WEIGHTS_HELP)
 
 
@@ -492,7 +545,7 @@ def cmd_export(args) -> int:
             if value is not None
         }
     }
-    overrides["trt"] = _trt_overrides(args)
+    overrides.update(target_overrides(args, args.target))
     if args.check_only:
         from zoo.exporting import inspect_model
 
@@ -510,29 +563,17 @@ def cmd_export(args) -> int:
 
 def cmd_check(args) -> int:
     """Exit status 0 when every graph should load, 1 when some will not."""
-    from zoo.export.runtimes import check_bundle
+    from zoo.preflight import check_bundle
 
     report = check_bundle(args.bundle, args.runtime, args.runtime_version)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.text())
     return 0 if report.loads else 1
 
 
-def _trt_overrides(args) -> dict[str, Any]:
-    pairs = (
-        ("min_batch", getattr(args, "min_batch", None)),
-        ("opt_batch", getattr(args, "opt_batch", None)),
-        ("max_batch", getattr(args, "max_batch", None)),
-        ("timing_cache", str(args.timing_cache) if getattr(args, "timing_cache", None) else None),
-    )
-    return {key: value for key, value in pairs if value is not None}
-
-
 def cmd_build_engine(args) -> int:
-    from zoo.config import load_config
-    from zoo.export.trt import build_engines
+    from zoo.exporting import build_bundle
 
-    config = load_config({"trt": _trt_overrides(args)})
-    for line in build_engines(args.bundle, args.precision, config["trt"]):
+    for line in build_bundle(args.bundle, args.target, args.precision, target_overrides(args, args.target, building=True)):
         print(line)
     return 0
 

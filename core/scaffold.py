@@ -215,7 +215,7 @@ from zoo import testing
 from zoo.data import data_root
 
 MODEL = "$name"
-# The data root: $ZOO_TEST_DATA, else the zoo's own (--data's default: $ZOO_DATA or [data] root).
+# The data root: ZOO_TEST_DATA, else the one zoo commands use (ZOO_DATA or [data] root).
 MNIST = data_root(os.environ.get("ZOO_TEST_DATA")) / "mnist"
 
 

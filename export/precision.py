@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import UnavailableError, ValidationError, ZooError
+from zoo.parity import Tolerance, compare
 from zoo.runtime import OnnxBackend
 from zoo.specs import GraphSpec, ModelSpec
 from zoo.tasks import Quality, quality_function
@@ -209,7 +210,7 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
     Returns the manifest's "precision" entry: what was converted, the
     timings that chose the int8 mode, and the task metric before and after.
     """
-    config, precision = job.config, job.precision
+    precision = job.precision
     fp32 = path.with_name("model.fp32.onnx")
     path.rename(fp32)
     entry: dict[str, Any] = {"precision": precision}
@@ -237,14 +238,14 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
 
 
 def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
-    mode = job.config["int8_mode"]
+    mode = job.export_config["int8_mode"]
     modes = ["dynamic", "static"] if mode == "auto" else [mode]
     if mode not in ("auto", "dynamic", "static"):
         raise ZooError(f"export.int8_mode {mode!r} must be auto, dynamic or static")
     if not any(op in STATIC_INT8_OPS for op in quantizable(fp32)):
         modes = ["dynamic"]
     for candidate in modes:
-        quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
+        quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.export_config)
     # One thread each: a two-thread session on a busy two-core machine waits for the other
     # core, which swamped the difference being measured (generator graphs timed 7x slower
     # than the synthesis graph they contain).
@@ -275,25 +276,22 @@ def _validate_drift(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, 
     """An auxiliary graph (a mapping network, one direction of a pair): the task metric is
     defined on the model's main graph only, so these are held to the same limit as a
     relative RMS difference from their fp32 outputs."""
-    feeds = example_inputs(graph, TIMING_BATCH * 8, job.config["seed"] + 11)
-    reference, reduced = OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds)
-    drift = {}
-    for name, value in reference.items():
-        value64 = value.astype(np.float64)
-        rms = float(np.sqrt(np.mean(value64**2))) or 1e-12
-        drift[name] = round(float(np.sqrt(np.mean((reduced[name].astype(np.float64) - value64) ** 2))) / rms, 6)
+    limit = job.export_config["max_quality_drop"]
+    feeds = example_inputs(graph, TIMING_BATCH * 8, job.export_config["seed"] + 11)
+    parity = compare(graph, OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds), Tolerance(limit), job.precision)
+    drift = {name: round(output.rel_rms, 6) for name, output in parity.outputs.items()}
     worst = max(drift.values())
-    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {job.config['max_quality_drop']:.0%})")
-    if worst > job.config["max_quality_drop"]:
+    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {limit:.0%})")
+    if worst > limit:
         raise ValidationError(
             f"{job.precision} export of graph '{graph.name}' moves its outputs by {worst:.1%} RMS of fp32, over the "
-            f"{job.config['max_quality_drop']:.0%} limit (export.max_quality_drop); the bundle was not written"
+            f"{limit:.0%} limit (export.max_quality_drop); the bundle was not written"
         )
-    return {"relative_rms_vs_fp32": drift, "max_relative_rms": job.config["max_quality_drop"]}
+    return {"relative_rms_vs_fp32": drift, "max_relative_rms": limit}
 
 
 def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
-    config = job.config
+    config = job.export_config
     from zoo.data import data_root
 
     data = data_root(job.options.get("data"))

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, numpy_helper
 
 from conftest import ROOT, read_json
-from zoo.export.runtimes import check_bundle, opencv_version
+from zoo.preflight import check_bundle, opencv_version
 
 EXAMPLE = ROOT / "examples" / "cpp"
 APT = "apt-get install -y --no-install-recommends cmake g++ libopencv-dnn-dev nlohmann-json3-dev"

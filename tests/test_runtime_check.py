@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, read_json, zoo_cli
-from zoo.export.runtimes import check_bundle
+from zoo.preflight import check_bundle
 
 
 def _graphs(bundle):

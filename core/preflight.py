@@ -8,8 +8,8 @@ files alone (the runtime need not be installed), naming each operator that block
 - opencv: the limits of OpenCV DNN (`OPENCV_RULES`), per OpenCV major version: each rule was found by
   running the zoo's exported models through it, and the test suite checks every prediction against the real
   outcome wherever OpenCV is installed. A graph OpenCV imports but computes wrongly counts as not loading.
-- trt: the TensorRT readiness report (operators against onnx-tensorrt's support table, after constant
-  folding).
+- trt: the trt target's readiness report (operators against onnx-tensorrt's support table, after constant
+  folding), reached through the registry like `zoo export --target trt --check-only`.
 """
 
 from __future__ import annotations
@@ -173,18 +173,25 @@ def _check_ort_mobile(model, path: Path, version: str) -> tuple[list[str], list[
 
 
 def _check_trt(model, path: Path, version: str) -> tuple[list[str], list[str]]:
-    from zoo.export.trt import TRT_SUPPORTED_OPS, TRT_UNSUPPORTED_OPS, readiness
+    """The trt target's readiness report (`zoo export --target trt --check-only`), through the registry."""
+    from zoo.api import configuration, registry
+    from zoo.specs import import_dotted
 
-    try:
-        report = readiness(path)
-        operators, notes = report["operators"], list(report["traps"])
-    except UnavailableError as exc:  # no polygraphy: the operators as written, without constant folding
-        operators = {node.op_type: 0 for node in model.graph.node}
-        notes = [f"without constant folding ({exc})"]
-    blockers = [f"{op}: not supported by TensorRT's ONNX parser" for op in operators if op in TRT_UNSUPPORTED_OPS]
-    notes += [f"{op}: not in TensorRT's operator table" for op in operators
-              if op not in TRT_SUPPORTED_OPS and op not in TRT_UNSUPPORTED_OPS]
+    exporter = registry().exporter("trt")
+    if not exporter.inspect:
+        raise UnavailableError("the installed trt target has no readiness report")
+    if path not in _TRT_REPORTS:
+        bundle = path.parent if (path.parent / "model.json").is_file() else path.parents[1]
+        graphs = import_dotted(exporter.inspect, "the trt readiness report")(bundle, configuration(), "fp32").data["graphs"]
+        manifest = json.loads((bundle / "model.json").read_text())
+        _TRT_REPORTS.update({bundle / manifest["graphs"][name]["file"]: report for name, report in graphs.items()})
+    report = _TRT_REPORTS.pop(path)
+    blockers = [f"{op}: not supported by TensorRT's ONNX parser" for op in report["unsupported"]]
+    notes = [f"{op}: not in TensorRT's operator table" for op in report["undocumented"]] + list(report["traps"])
     return blockers, notes
+
+
+_TRT_REPORTS: dict[Path, dict[str, Any]] = {}  # one readiness report covers every graph of a bundle
 
 
 # OpenCV DNN's ONNX importer -------------------------------------------------------------------------------
