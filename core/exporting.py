@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo.api import ResolvedModel, configuration, load, registry, resolve
+from zoo.bundles import BUNDLE_FORMAT
 from zoo.errors import UnavailableError, UnknownNameError, ZooError
 from zoo.files import atomic_directory, ensure_writable_dir, file_lock
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
 
-BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 
 
 
