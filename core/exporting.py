@@ -195,9 +195,11 @@ def _code_fingerprint(spec: ModelSpec) -> str:
 
 
 def cached_bundle(
-    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None,
+    int8_mode: str | None = None,
 ) -> Path:
-    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
+    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use;
+    `int8_mode` overrides `[export] int8_mode` (TensorRT engines need "tensorrt": Q/DQ).
 
     The cache key holds the weights' sha256, the opset, the zoo version and a
     hash of the code that shapes the graph, so new weights, a new zoo or an
@@ -211,6 +213,8 @@ def cached_bundle(
     sha256 = resolved.sha256 or file_sha256(resolved.path)
     opset = configuration()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
+    if precision == "int8" and int8_mode:
+        suffix += f"-{int8_mode}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
@@ -218,6 +222,7 @@ def cached_bundle(
         print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
         export_model(
             reference, "onnx", folder, precision=precision, weights=weights,
+            config_overrides={"export": {"int8_mode": int8_mode}} if precision == "int8" and int8_mode else None,
             options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
         )
     return bundle

@@ -149,10 +149,11 @@ class BackendRequest:
     def precision(self) -> str:
         return split_backend(self.name)[1]
 
-    def bundle(self, precision: str = "fp32") -> Path:
+    def bundle(self, precision: str = "fp32", int8_mode: str | None = None) -> Path:
+        """`int8_mode` picks another int8 quantization than the configured one ("tensorrt": Q/DQ)."""
         from zoo.exporting import cached_bundle
 
-        return cached_bundle(self.reference, self.weights, precision, self.data)
+        return cached_bundle(self.reference, self.weights, precision, self.data, int8_mode)
 
     def config(self) -> dict[str, Any]:
         from zoo.api import configuration

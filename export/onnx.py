@@ -68,7 +68,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
         write_onnx(module, graph, path, job.export_config, job.metadata(graph))
         written[graph.name] = (path, *validate(module, graph, path, job.export_config))
     if job.precision == "int8":
-        precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()})
+        precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()}, job.export_config["int8_mode"])
     for graph in job.spec.graphs:
         path, parity, vectors = written[graph.name]
         folder = path.parent

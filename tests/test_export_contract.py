@@ -118,11 +118,11 @@ def test_opt_batch_reaches_the_trt_exporter_on_check_only_export_and_build_engin
 
     monkeypatch.setattr(trt, "check", lambda: None)
     monkeypatch.setattr(trt, "build_graph_engines", recorder)
-    assert cli.main(["export", "dcgan", "--target", "trt", "--precision", "fp16", "--opt-batch", "16", "--max-batch", "32",
+    assert cli.main(["export", "dcgan", "--target", "trt", "--opt-batch", "16", "--max-batch", "32", "--tf32",
                      "--weights", str(dcgan_weights), "-o", str(tmp_path / "out")]) == 0
-    assert seen[-1][0] == "fp16" and seen[-1][1]["opt_batch"] == 16 and seen[-1][1]["max_batch"] == 32
-    assert cli.main(["build-engine", str(tmp_path / "out" / "dcgan"), "--opt-batch", "12", "--precision", "int8"]) == 0
-    assert seen[-1][0] == "int8" and seen[-1][1]["opt_batch"] == 12 and seen[-1][1]["max_batch"] == 64
+    assert seen[-1][0] == "fp32" and seen[-1][1]["opt_batch"] == 16 and seen[-1][1]["max_batch"] == 32 and seen[-1][1]["tf32"]
+    assert cli.main(["build-engine", str(tmp_path / "out" / "dcgan"), "--opt-batch", "12"]) == 0
+    assert seen[-1][0] == "fp32" and seen[-1][1]["opt_batch"] == 12 and seen[-1][1]["max_batch"] == 64
 
 
 # -- runtime backends ------------------------------------------------------------------------------------------
