@@ -761,19 +761,22 @@ def build_engines(bundle: Path, config: dict[str, Any], precision: str = "fp32",
     reason = check()
     if reason:
         raise UnavailableError(reason.replace("<model>", manifest.get("model", "<model>")))
-    lines: list[str] = []
-    manifest["engines"] = build_graph_engines(bundle, manifest, precision, config["trt"], lines.append)
+    manifest["engines"] = build_graph_engines(bundle, manifest, precision, config["trt"], log)
     with atomic_file(bundle / "model.json") as temporary:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
-    return lines + [f"wrote {precision} engines into {bundle}/ and recorded them in model.json"]
+    return [f"wrote {precision} engines into {bundle}/ and recorded them in model.json"]
+
+
+def require_engines(name: str) -> None:
+    reason = missing()
+    if reason:
+        raise UnavailableError(f"backend '{name}' runs TensorRT engines and this machine has {reason}; use --backend onnx")
 
 
 def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str, trt_config: dict[str, Any]) -> TrtBackend:
     """A `precision` engine of the cached bundle's graph, built (and validated) on first use, and
     rebuilt, with a one-line note, when it was built for another TensorRT or GPU."""
-    reason = missing()
-    if reason:
-        raise UnavailableError(f"backend '{name}' runs TensorRT engines and this machine has {reason}; use --backend onnx")
+    require_engines(name)
     note = lambda line: print(line if line.startswith("zoo:") else f"zoo: {line}", file=sys.stderr)  # noqa: E731
     manifest = json.loads((Path(bundle) / "model.json").read_text())
     entry = manifest.get("engines", {}).get(graph.name, {}).get(precision)
@@ -792,6 +795,7 @@ def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str, tr
 
 def open_backend(request: BackendRequest) -> TrtBackend:
     """`--backend trt[-fp16|-int8]`: an engine of the cached export at that precision (int8: Q/DQ for TensorRT)."""
+    require_engines(request.name)  # before exporting anything to the cache
     config = request.config()
     bundle = request.bundle(request.precision, int8_mode="tensorrt" if request.precision == "int8" else None)
     return engine_backend(bundle, request.graph, request.precision, request.name, config["trt"])
