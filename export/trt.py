@@ -43,6 +43,7 @@ import numpy as np
 
 import zoo
 from zoo.errors import ConfigError, UnavailableError, ZooError
+from zoo.bundles import contained, graph_path, read_manifest
 from zoo.exporting import Report, cache_root
 from zoo.files import atomic_file
 from zoo.parity import Parity, Tolerance
@@ -450,8 +451,8 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
 
 def inspect(bundle: Path, config: dict[str, Any], precision: str) -> Report:
     """`zoo export NAME --target trt --check-only`: readiness and the full engine plan of every graph."""
-    manifest = json.loads((Path(bundle) / "model.json").read_text())
-    spec = zoo.get_spec(manifest["model"])
+    manifest = read_manifest(bundle)
+    spec = zoo.get_spec(manifest["model"]).with_config(manifest["model_config"])  # the bundle's own shapes
     trt_config = config["trt"]
     found = None
     if importlib.util.find_spec("tensorrt") is not None:
@@ -460,8 +461,8 @@ def inspect(bundle: Path, config: dict[str, Any], precision: str) -> Report:
         found = features(tensorrt)
     lines = [f"TensorRT plan of {manifest['model']} at {precision} (ONNX opset {manifest['opset']}, {bundle}):"]
     data: dict[str, Any] = {"model": manifest["model"], "bundle": str(bundle), "precision": precision, "graphs": {}}
-    for name, entry in manifest["graphs"].items():
-        path = Path(bundle) / entry["file"]
+    for name in manifest["graphs"]:
+        path = graph_path(bundle, manifest, name)
         report = readiness(path)
         plan = engine_plan(spec.graph(name), onnx_input_shapes(path), trt_config, precision, found)
         if precision == "int8":
@@ -710,12 +711,12 @@ def build_graph_engines(bundle: Path, manifest: dict[str, Any], precision: str, 
     """Build, validate and write one engine per graph of an ONNX bundle; return the manifest's "engines"."""
     check_bundle_precision(manifest, precision)
     trt, found, identity = installed()
-    spec = zoo.get_spec(manifest["model"])
+    spec = zoo.get_spec(manifest["model"]).with_config(manifest["model_config"])  # the bundle's own shapes
     engines = dict(manifest.get("engines", {}))
     cache_path = timing_cache_path(trt_config, identity["tensorrt_version"], identity["gpu"])
-    for name, entry in manifest["graphs"].items():
+    for name in manifest["graphs"]:
         graph = spec.graph(name)
-        onnx_path = Path(bundle) / entry["file"]
+        onnx_path = graph_path(bundle, manifest, name)
         plan = engine_plan(graph, onnx_input_shapes(onnx_path), trt_config, precision, found)
         engine_path = onnx_path.with_name(f"model-{precision}.plan")
         with atomic_file(engine_path) as temporary:
@@ -754,9 +755,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
 def build_engines(bundle: Path, config: dict[str, Any], precision: str = "fp32", log=print) -> list[str]:
     """`zoo build-engine BUNDLE`: engines for an existing ONNX bundle, recorded in its model.json."""
     bundle = Path(bundle)
-    if not (bundle / "model.json").is_file():
-        raise ZooError(f"{bundle} is not an exported bundle (no model.json); make one with `zoo export <model> --target onnx`")
-    manifest = json.loads((bundle / "model.json").read_text())
+    manifest = read_manifest(bundle)
     check_bundle_precision(manifest, precision)
     reason = check()
     if reason:
@@ -778,19 +777,23 @@ def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str, tr
     rebuilt, with a one-line note, when it was built for another TensorRT or GPU."""
     require_engines(name)
     note = lambda line: print(line if line.startswith("zoo:") else f"zoo: {line}", file=sys.stderr)  # noqa: E731
-    manifest = json.loads((Path(bundle) / "model.json").read_text())
+    manifest = read_manifest(bundle)
     entry = manifest.get("engines", {}).get(graph.name, {}).get(precision)
     if entry is not None:
         problem = compatibility_problem(entry, installed()[2])
         if problem is None:
             try:
-                return open_engine(Path(bundle) / entry["file"], graph, name, entry["plan"])
+                return open_engine(_engine_file(bundle, graph, precision, entry), graph, name, entry["plan"])
             except (EngineMismatch, FileNotFoundError) as exc:
                 problem = str(exc)
         note(f"zoo: note: rebuilding the {precision} TensorRT engine of {manifest['model']}/{graph.name}: it was built for {problem}")
     build_engines(bundle, {"trt": trt_config}, precision, note)
-    entry = json.loads((Path(bundle) / "model.json").read_text())["engines"][graph.name][precision]
-    return open_engine(Path(bundle) / entry["file"], graph, name, entry["plan"])
+    entry = read_manifest(bundle)["engines"][graph.name][precision]
+    return open_engine(_engine_file(bundle, graph, precision, entry), graph, name, entry["plan"])
+
+
+def _engine_file(bundle: Path, graph: GraphSpec, precision: str, entry: dict[str, Any]) -> Path:
+    return contained(Path(bundle), entry["file"], f"the {precision} engine of graph '{graph.name}'")
 
 
 def open_backend(request: BackendRequest) -> TrtBackend:

@@ -190,10 +190,10 @@ def test_build_engine_checks_the_profile_result_and_survives_a_bad_timing_cache(
 
 
 def test_gpt2_profile_spans_the_cache_from_zero_to_the_context():
-    graph = zoo.get_spec("gpt2").graph("decoder")
+    graph = zoo.get_spec("gpt2").with_config().graph("decoder")
     shapes = {t.name: list(t.shape) for t in graph.inputs}
     plan = trt.engine_plan(graph, shapes, {**TRT_CONFIG, "max_batch": 16}, "fp32")
-    context = zoo.get_spec("gpt2").config["block_size"]
+    context = zoo.get_spec("gpt2").with_config().config["block_size"]
     assert plan["axes"]["past_sequence_length"] == {"min": 0, "opt": context // 2, "max": context - 1, "source": "the graph's axis_ranges"}
     assert plan["axes"]["sequence_length"]["min"] == 1 and plan["axes"]["sequence_length"]["max"] == context
     assert plan["profile"]["past_key_values.0.key"] == {"min": [1, 5, 0, 32], "opt": [8, 5, context // 2, 32], "max": [16, 5, context - 1, 32]}
@@ -324,11 +324,11 @@ def test_trt_backend_splits_along_the_batch_axis_wherever_it_is(tmp_path):
 
 
 def test_trt_backend_refuses_axes_outside_the_profile(tmp_path):
-    graph = zoo.get_spec("gpt2").graph("decoder")
+    graph = zoo.get_spec("gpt2").with_config().graph("decoder")
     plan = trt.engine_plan(graph, {t.name: list(t.shape) for t in graph.inputs}, TRT_CONFIG, "fp32")
     runner = types.SimpleNamespace(activate=lambda: None, deactivate=lambda: None, infer=None)
     backend = trt.TrtBackend(runner, graph, "trt", plan)
-    context = zoo.get_spec("gpt2").config["block_size"]
+    context = zoo.get_spec("gpt2").with_config().config["block_size"]
     feeds = {t.name: np.zeros([{"batch": 1, "sequence_length": 1, "past_sequence_length": context}.get(d, d) for d in t.shape],
                               np.int64 if t.dtype == "int64" else np.float32) for t in graph.inputs}
     with pytest.raises(ZooError, match=f"past_sequence_length {context}, outside the engine's profile 0..{context - 1}"):
@@ -361,7 +361,7 @@ def test_gpt2_decoder_runs_at_every_validation_point(tmp_path):
 
     weights = save_random_weights("gpt2", tmp_path / "g.safetensors")
     bundle = zoo.export("gpt2", out=tmp_path / "out", weights=weights, log=lambda line: None)
-    graph = zoo.get_spec("gpt2").graph("decoder")
+    graph = zoo.get_spec("gpt2").with_config().graph("decoder")
     path = bundle / json.loads((bundle / "model.json").read_text())["graphs"]["decoder"]["file"]
     config = {**TRT_CONFIG, "opt_batch": 2, "max_batch": 2}
     plan = trt.engine_plan(graph, trt.onnx_input_shapes(path), config, "fp32")

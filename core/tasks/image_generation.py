@@ -56,6 +56,29 @@ VAE_METRIC_DESCRIPTIONS = {
 TRUNCATION_INPUT = "truncation"
 
 
+# What one `zoo run` may hold in memory for its samples and their grid.
+SAMPLE_MEMORY_BUDGET = 2 * 1024**3
+
+
+def check_sample_count(graph, count: int) -> None:
+    """Refuse an `--n` whose inputs, images and PNG grid would not fit in SAMPLE_MEMORY_BUDGET."""
+    from zoo.tensors import concrete_shape
+
+    sizes = graph.axis_sizes(1)
+
+    def elements(tensors) -> int:
+        return sum(int(np.prod(concrete_shape(t, sizes))) for t in tensors)
+
+    # inputs drawn as float64 then cast; outputs as float32, concatenated, as uint8, and tiled at scale 2
+    per_sample = 16 * elements(graph.inputs) + (8 + 1 + 8) * elements(graph.outputs)
+    largest = SAMPLE_MEMORY_BUDGET // max(per_sample, 1)
+    if count > largest:
+        raise ZooError(
+            f"--n {count} would need about {count * per_sample / 1024**3:.1f} GiB for the samples and their grid; "
+            f"ask for at most {largest} (draw more with several runs and different --seed values)"
+        )
+
+
 def sample_images(backend: Backend, count: int, seed: int, chunk: int = 250, truncation: float = 1.0) -> np.ndarray:
     """`count` images from a generator graph, its random inputs drawn from `seed`."""
     feeds = example_inputs(backend.graph, count, seed)
@@ -94,11 +117,7 @@ def generator_metrics(backend: Backend, data: Path, count: int = EVAL_SAMPLES, s
 
 def feature_backend(kind: str) -> Backend:
     """The shipped cnn's "features" graph on backend `kind`, through the public registry."""
-    from zoo.api import get_spec, resolve_weights
-    from zoo.weights import read_header
-
-    read_header(resolve_weights(FEATURE_MODEL).path)  # a missing or truncated file is a WeightsError
-    return open_backend(get_spec(FEATURE_MODEL), kind, FEATURE_MODEL, graph=FEATURE_GRAPH)
+    return open_backend(FEATURE_MODEL, kind, graph=FEATURE_GRAPH)  # a missing or truncated file is a WeightsError
 
 
 def fit_to(images: np.ndarray, size: int) -> np.ndarray:
@@ -187,6 +206,7 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         images, message = style_mixing_grid(spec, backend, options, truncation)
         columns = int(np.sqrt(len(images)))
     else:
+        check_sample_count(backend.graph, options["n"])
         images, columns = sample_images(backend, options["n"], options["seed"], truncation=truncation), None
         message = f"{len(images)} samples"
     value_range = tuple(spec.graph().postprocessing.get(spec.graph().outputs[0].name, {}).get("range", (-1.0, 1.0)))
@@ -207,8 +227,8 @@ def style_mixing_grid(spec: ModelSpec, backend: Backend, options: dict[str, Any]
     if not {"mapping", "synthesis"} <= names:
         raise ZooError(f"model '{spec.name}' has no 'mapping' and 'synthesis' graphs; --style-mix works with models such as stylegan")
     weights = str(options["weights"]) if options.get("weights") else None
-    mapping = open_backend(spec, backend.name, options.get("model", spec.name), graph="mapping", weights=weights)
-    synthesis = open_backend(spec, backend.name, options.get("model", spec.name), graph="synthesis", weights=weights)
+    mapping = open_backend(options.get("model", spec.name), backend.name, graph="mapping", weights=weights)
+    synthesis = open_backend(options.get("model", spec.name), backend.name, graph="synthesis", weights=weights)
     num_ws = synthesis.graph.inputs[0].shape[1]
     mix_layer = options.get("mix_layer")
     mix_layer = num_ws // 2 if mix_layer is None else mix_layer
@@ -242,7 +262,7 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
     metrics = generator_metrics(backend, options["data"])
     if has_encoder(spec):
         weights = str(options["weights"]) if options.get("weights") else None
-        encoder = open_backend(spec, backend.name, options.get("model") or spec.name, graph="encoder", weights=weights)
+        encoder = open_backend(options.get("model") or spec.name, backend.name, graph="encoder", weights=weights)
         metrics.update(vae_metrics(encoder, backend, options["data"]))
     return metrics
 
