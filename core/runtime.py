@@ -134,8 +134,9 @@ class BackendRequest:
     `model` is the `zoo.ResolvedModel` (spec and weights) to run and `graph`
     its graph, resolved for those weights. `name` is the backend asked for
     ("trt-fp16"), `precision` its suffix. `bundle()` is the cached ONNX
-    export of the model at a precision, made and validated on first use;
-    `config()` the merged configuration, including every target's own section.
+    export of the model at a precision, made and validated on first use
+    (`zoo.bundles.graph_path` finds a graph's checked file in it); `config()`
+    the merged configuration, including every target's own section.
     """
 
     model: Any
@@ -161,12 +162,6 @@ class BackendRequest:
         from zoo.api import configuration
 
         return configuration()
-
-    def graph_file(self, bundle: Path) -> Path:
-        """The graph's file in `bundle`, inside it and matching the manifest's sha256."""
-        from zoo.bundles import graph_path, read_manifest
-
-        return graph_path(Path(bundle), read_manifest(bundle), self.graph.name)
 
 
 def check_backend(name: str) -> None:

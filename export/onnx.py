@@ -16,6 +16,7 @@ import zoo
 from zoo.export import precision
 from zoo.boundary import check_interrupted, one_line
 from zoo.errors import ValidationError, ZooError
+from zoo.bundles import graph_path, read_manifest
 from zoo.parity import Parity, Tolerance
 from zoo.runtime import BackendRequest, OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
@@ -46,7 +47,8 @@ def open_backend(request: BackendRequest) -> OnnxBackend:
     """`--backend onnx[-cuda][-fp16|-int8]`: ONNX Runtime on the cached export at the backend's precision."""
     bundle = request.bundle(request.precision)
     threads = request.config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
-    return OnnxBackend(request.graph_file(bundle), request.graph, request.name, threads=threads)
+    path = graph_path(bundle, read_manifest(bundle), request.graph.name)
+    return OnnxBackend(path, request.graph, request.name, threads=threads)
 
 
 def check() -> str | None:

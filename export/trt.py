@@ -809,7 +809,8 @@ def open_onnx_trt(request: BackendRequest) -> OnnxBackend:
     workspace and caches of the same plan as the zoo's own engines; a fallback to another provider
     fails (or warns: [trt] provider_fallback = "warn")."""
     trt_config = request.config()["trt"]
-    path = request.graph_file(request.bundle())
+    bundle = request.bundle()
+    path = graph_path(bundle, read_manifest(bundle), request.graph.name)
     plan = engine_plan(request.graph, onnx_input_shapes(path), trt_config, "fp32")
     options = ort_tensorrt_options(plan, cache_root() / "tensorrt" / "onnxruntime")
     Path(options["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)

@@ -390,7 +390,8 @@ def test_an_engine_for_another_tensorrt_is_rebuilt_with_a_note(monkeypatch, tmp_
     bundle.mkdir()
     plan = trt.engine_plan(GRAPH, {"x": ["batch", 4]}, TRT_CONFIG, "fp16")
     entry = {**IDENTITY, "tensorrt_version": "10.9.0", "file": "model-fp16.plan", "plan": plan}
-    (bundle / "model.json").write_text(json.dumps({"model": "m", "engines": {"model": {"fp16": entry}}}))
+    (bundle / "model.json").write_text(json.dumps({"model": "m", "graphs": {"model": {"file": "model.onnx"}},
+                                                   "engines": {"model": {"fp16": entry}}}))
     opened, built = [], []
     monkeypatch.setattr(trt, "missing", lambda: None)
     monkeypatch.setattr(trt, "installed", lambda: (None, None, dict(IDENTITY)))
