@@ -755,6 +755,8 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
 def build_engines(bundle: Path, config: dict[str, Any], precision: str = "fp32", log=print) -> list[str]:
     """`zoo build-engine BUNDLE`: engines for an existing ONNX bundle, recorded in its model.json."""
     bundle = Path(bundle)
+    if not (bundle / "model.json").is_file():
+        raise ZooError(f"{bundle} is not an exported bundle (no model.json); make one with `zoo export <model> --target onnx`")
     manifest = read_manifest(bundle)
     check_bundle_precision(manifest, precision)
     reason = check()
