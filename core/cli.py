@@ -99,6 +99,7 @@ def _export_epilog() -> str:
         "  fp32     float32, checked against PyTorch (default)",
         "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
         "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, checked by the task metric (the speed-up is reported)",
+        "           with ZOO_EXPORT_INT8_MODE=tensorrt (and --target trt): Q/DQ on Conv/MatMul/Gemm for TensorRT",
         "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
     ]
     return "\n".join(lines)

@@ -224,9 +224,11 @@ def _code_fingerprint(spec: ModelSpec) -> str:
 
 
 def cached_bundle(
-    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None,
+    int8_mode: str | None = None,
 ) -> Path:
-    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
+    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use;
+    `int8_mode` overrides `[export] int8_mode` (TensorRT engines need "tensorrt": Q/DQ).
 
     The cache key holds the weights' sha256, the opset, the zoo version and a
     hash of the code that shapes the graph, so new weights, a new zoo or an
@@ -239,6 +241,8 @@ def cached_bundle(
     spec, sha256 = resolved.spec, resolved.sha256
     opset = configuration()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
+    if precision == "int8" and int8_mode:
+        suffix += f"-{int8_mode}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
@@ -256,6 +260,7 @@ def cached_bundle(
         print(f"zoo: exporting {resolved.reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
         export_model(
             resolved, "onnx", folder, precision=precision,
+            config_overrides={"export": {"int8_mode": int8_mode}} if precision == "int8" and int8_mode else None,
             options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
             out_flag="ZOO_CACHE_DIR",
         )
