@@ -641,18 +641,18 @@ def _open(args, graph: str | None = None, resolved=None):
 
 def cmd_run(args) -> int:
     from zoo.api import resolve
-    from zoo.tasks import task_function
+    from zoo.tasks import Note, task_function
 
     resolved = resolve(args.model, args.weights)
     if args.input_dir is not None:
         from zoo.batch import prepare
 
         job = prepare(resolved.spec, vars(args))  # checked before an ONNX backend may export
-        print(job.run(_open(args, graph=args.direction, resolved=resolved)[1]))
+        print(job.run(_open(args, graph=args.direction, resolved=resolved)[1]), file=sys.stderr)  # the product is the file
         return 0
     spec, backend = _open(args, graph=args.direction, resolved=resolved)
-    message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
-    print(message)
+    result = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
+    print(result, file=sys.stderr if isinstance(result, Note) else sys.stdout)
     return 0
 
 

@@ -27,6 +27,11 @@ TASK_MODULES = {
 }
 
 
+class Note(str):
+    """What a run wrote where (a picture, a grid): `zoo run` prints it on stderr and keeps stdout for the
+    product itself (generated text, class probabilities, an episode's return)."""
+
+
 def task_function(task: str, function: str, model: str = "") -> Callable:
     """`run` or `evaluate` of a task's module."""
     if task not in TASK_MODULES:

@@ -15,7 +15,7 @@ from zoo.images import save_grid, to_uint8
 from zoo.metrics import class_coverage, frechet_distance, pooled_pixels
 from zoo.runtime import Backend, open_backend
 from zoo.specs import ModelSpec
-from zoo.tasks import Quality
+from zoo.tasks import Note, Quality
 from zoo.tensors import example_inputs
 
 EVAL_SAMPLES = 2000
@@ -212,7 +212,7 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     value_range = tuple(spec.graph().postprocessing.get(spec.graph().outputs[0].name, {}).get("range", (-1.0, 1.0)))
     path = save_grid(to_uint8(images, value_range), Path(options["output"] or f"{spec.name}-samples.png"), columns)
     details = f"seed {options['seed']}" + (f", truncation {truncation:g}" if has_truncation else "")
-    return f"wrote {message} from {spec.name} ({backend.name}, {details}) to {path}"
+    return Note(f"wrote {message} from {spec.name} ({backend.name}, {details}) to {path}")
 
 
 def style_mixing_grid(spec: ModelSpec, backend: Backend, options: dict[str, Any], truncation: float):
