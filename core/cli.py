@@ -27,13 +27,15 @@ EXAMPLES = """examples:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
-    args.argv = argv
     try:
+        parser = build_parser(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            _reject_unknown(parser, args, unknown)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        args.argv = argv
         return args.handler(args) or 0
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
@@ -45,7 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _reject_unknown(parser: argparse.ArgumentParser, args, unknown: list[str]) -> None:
+    """An option the command does not take: for `zoo run`/`zoo eval`, name the model and where its options are."""
+    command = getattr(args, "command", None)
+    if command in ("run", "eval") and getattr(args, "model", None):
+        from zoo.api import get_spec
+
+        spec = get_spec(args.model)
+        raise ZooError(f"{spec.name} ({spec.task}) takes no option {unknown[0]}; "
+                       f"`zoo {command} {args.model} --help` lists the options of its task and its own")
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `zoo` parser. For `zoo run MODEL` and `zoo eval MODEL` in `argv`, it also takes the options of
+    MODEL's task and of MODEL itself, so `zoo run MODEL --help` lists them (parsing in two stages)."""
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
@@ -118,36 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_arguments(p)
     p.set_defaults(handler=cmd_build_engine)
 
-    p = commands.add_parser("run", help="sample from or apply a model")
+    model = _model_argument(argv or [])
+    p = commands.add_parser("run", help="sample from or apply a model", epilog=MODEL_OPTIONS_EPILOG.format(command="run"))
     _add_backend_arguments(p)
-    p.add_argument("--n", type=int, default=64, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
-    p.add_argument("--render", type=Path, metavar="OUT.gif", help="policy models: write an animated GIF of the episode")
-    p.add_argument("--truncation", type=float,
-                   help="truncation psi for generators with a 'truncation' input (stylegan): 1 = none, 0 = the average")
-    p.add_argument("--style-mix", action="store_true",
-                   help="a style-mixing grid (stylegan): each cell takes its row's coarse styles and its column's fine ones")
-    p.add_argument("--mix-layer", type=int,
-                   help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
-    p.add_argument("--image", type=Path, help="input picture for image classifiers and translators (PNG, JPEG)")
-    p.add_argument("--direction", help="image-to-image models: the graph that translates (cyclegan: a2b = MNIST to USPS, b2a)")
     p.add_argument("--input-dir", type=Path, metavar="DIR",
                    help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
                         "that receives predictions.jsonl")
     p.add_argument("--batch-size", type=int, default=64, help="with --input-dir: files per backend call (default 64)")
-    p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
-    p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (text generation)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
-    p.add_argument("--top-k", type=int, default=40, help="sample among the k likeliest tokens; 0 = all (text generation)")
-    p.set_defaults(handler=cmd_run)
+    if model and argv[0] == "run":
+        _add_model_options(p, "run", model)
+    p.set_defaults(handler=cmd_run, command="run")
 
-    p = commands.add_parser("eval", help="score a model on held-out data")
+    p = commands.add_parser("eval", help="score a model on held-out data", epilog=MODEL_OPTIONS_EPILOG.format(command="eval"))
     _add_backend_arguments(p)
     p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
-    p.add_argument("--episodes", type=int, help="policy models: evaluation episodes, reset seeds 0..N-1 (default 100)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_eval)
+    if model and argv[0] == "eval":
+        _add_model_options(p, "eval", model)
+    p.set_defaults(handler=cmd_eval, command="eval")
 
     p = commands.add_parser("bench", help="time backends side by side")
     p.add_argument("model")
@@ -161,6 +167,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
     return parser
+
+
+MODEL_OPTIONS_EPILOG = "a model's task and the model itself add options: `zoo {command} MODEL --help` lists them"
+_OPTION_TYPES = {"str": str, "int": int, "float": float, "path": Path}
+
+
+def _model_argument(argv: list[str]) -> str | None:
+    """The MODEL of `zoo run MODEL ...` / `zoo eval MODEL ...`, found before the full parse."""
+    if argv[:1] not in (["run"], ["eval"]):
+        return None
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("model", nargs="?")
+    for flag in ("--backend", "--weights", "--data", "-o", "--output", "--seed", "--input-dir", "--batch-size"):
+        peek.add_argument(flag)
+    known, _ = peek.parse_known_args(argv[1:])
+    return known.model
+
+
+def _add_model_options(parser: argparse.ArgumentParser, command: str, model: str) -> None:
+    """The options of MODEL's task and of MODEL itself, in two groups of `--help`."""
+    from zoo.api import get_spec
+    from zoo.tasks import task_spec
+
+    spec = get_spec(model)
+    task = task_spec(spec)
+    groups = ((f"options of the {task.name} task", task.options), (f"options of {spec.name}", spec.options))
+    for title, options in groups:
+        chosen = [option for option in options if command in option.commands]
+        if not chosen:
+            continue
+        group = parser.add_argument_group(title)
+        for option in chosen:
+            _add_option(group, option, spec)
+    if command == "run" and task.random_inputs:
+        inputs = sorted({t.name for g in spec.graphs for t in g.inputs})
+        parser.add_argument_group("graph inputs").add_argument(
+            "--input", action="append", default=[], metavar="NAME=VALUE",
+            help=f"fix a graph input that `zoo run` would draw at random, for every sample: a number or a JSON list "
+                 f"(one example's values); {spec.name}'s inputs: {', '.join(inputs)}")
+
+
+def _add_option(group, option, spec) -> None:
+    help_text = option.help + (f" (fills graph input '{option.input}')" if option.input else "")
+    if option.default is not None and option.type != "flag":
+        help_text += f" (default: {option.default!r})"
+    flag = f"--{option.name}"
+    try:
+        if option.type == "flag":
+            group.add_argument(flag, action="store_true", help=help_text)
+        else:
+            group.add_argument(flag, type=_OPTION_TYPES[option.type], default=option.default, help=help_text,
+                               choices=option.choices or None, metavar=option.metavar)
+    except argparse.ArgumentError:
+        raise ZooError(f"model '{spec.name}' or its task '{spec.task}' declares option {flag}, which `zoo` already "
+                       f"has; rename it in the plugin's spec") from None
 
 
 def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,7 +289,7 @@ def _model_row(reg, spec) -> dict[str, Any]:
         "plugin": reg.owner("models", spec.name),
         "weights": list(spec.weights),
         "params": params,
-        "targets": [name for name, e in sorted(reg.exporters.items()) if spec.task in e.tasks],
+        "targets": [name for name, e in sorted(reg.exporters.items()) if not e.tasks or spec.task in e.tasks],
         "description": spec.description,
     }
 
@@ -450,30 +511,72 @@ def _open(args, graph: str | None = None):
     return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights, data=data)
 
 
+def _graph_choice(spec, options: dict[str, Any]) -> str | None:
+    """The graph an option with `selects_graph` names (a translation direction), or None for the first."""
+    from zoo.tasks import task_spec
+
+    for option in task_spec(spec).options + spec.options:
+        if option.selects_graph and options.get(option.key):
+            return options[option.key]
+    return None
+
+
+def _fixed_inputs(spec, options: dict[str, Any]) -> dict[str, Any]:
+    """Graph inputs fixed from the command line: `--input NAME=VALUE` and options that declare `input`."""
+    from zoo.tasks import task_spec
+    from zoo.tensors import fixed_value
+
+    tensors = {}
+    for graph in spec.graphs:
+        for tensor in graph.inputs:
+            tensors.setdefault(tensor.name, tensor)
+    fixed = {}
+    for option in task_spec(spec).options + spec.options:
+        if option.input and options.get(option.key) is not None:
+            fixed[option.input] = fixed_value(tensors[option.input], options[option.key], f"--{option.name}")
+    for item in options.get("input") or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ZooError(f"--input {item!r} must look like NAME=VALUE, for example --input {next(iter(tensors))}=0")
+        if name not in tensors:
+            raise ZooError(f"--input {item}: {spec.name} has no graph input '{name}'; its inputs are {', '.join(tensors)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ZooError(f"--input {item}: the value must be a number or a JSON list of numbers") from None
+        fixed[name] = fixed_value(tensors[name], value)
+    return fixed
+
+
 def cmd_run(args) -> int:
+    from zoo.api import get_spec
     from zoo.tasks import task_function
 
+    spec = get_spec(args.model)
+    options = vars(args)
+    options["inputs"] = _fixed_inputs(spec, options)
+    graph = _graph_choice(spec, options)
     if args.input_dir is not None:
-        from zoo.api import get_spec
         from zoo.batch import prepare
 
-        job = prepare(get_spec(args.model), vars(args))
-        print(job.run(_open(args, graph=args.direction)[1]))
+        job = prepare(spec, options)
+        print(job.run(_open(args, graph=graph)[1]))
         return 0
-    spec, backend = _open(args, graph=args.direction)
-    message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
-    print(message)
+    run = task_function(spec, "run")
+    spec, backend = _open(args, graph=graph)
+    print(run(spec, backend, options))
     return 0
 
 
 def cmd_eval(args) -> int:
-    from zoo.api import resolve_weights
+    from zoo.api import get_spec, resolve_weights
     from zoo.config import load_config
     from zoo.tasks import task_function
 
+    evaluate = task_function(get_spec(args.model), "evaluate")
     spec, backend = _open(args)
     options = {**vars(args), "data": args.data or Path(load_config()["data"]["root"])}
-    metrics = task_function(spec.task, "evaluate", spec.name)(spec, backend, options)
+    metrics = evaluate(spec, backend, options)
     card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
     if args.json:
         print(json.dumps({"model": args.model, "backend": backend.name, "metrics": metrics, "card": card}, indent=2))

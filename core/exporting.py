@@ -111,7 +111,7 @@ def export_model(
         raise UnknownNameError(
             f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}"
         )
-    if spec.task not in exporter.tasks:
+    if exporter.tasks and spec.task not in exporter.tasks:
         raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
     if exporter.check:
         reason = import_dotted(exporter.check, f"the check of target '{target}'")()

@@ -1,4 +1,4 @@
-"""The data that plugins register: model, trainer and exporter specs.
+"""The data that plugins register: model, trainer, exporter and task specs.
 
 Specs are plain dataclasses with dotted paths ("package.module:attribute") for
 anything heavy, so listing and describing models never imports torch.
@@ -12,15 +12,10 @@ from typing import Any
 
 from zoo.errors import PluginError
 
-TASKS = (
-    "text-generation",
-    "image-generation",
-    "image-to-image",
-    "image-classification",
-    "policy",
-)
 DTYPES = ("float32", "float16", "int64", "int32", "bool", "uint8")
 EXAMPLE_KINDS = ("normal", "uniform", "image", "integers")
+OPTION_TYPES = ("str", "int", "float", "path", "flag")
+COMMANDS = ("run", "eval")
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 _DOTTED = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -60,7 +55,9 @@ class GraphSpec:
     several graphs (an encoder and a decoder, two translation directions) list
     one `GraphSpec` each. `module` is a dotted path to a function
     `(model) -> torch.nn.Module` that returns the callable to export, taking
-    the inputs in order; None exports the model itself.
+    the inputs in order; None exports the model itself. `role` says what the
+    graph is to the model's task ("encoder", "mapping", "features", ...):
+    tasks find the graphs they need by role, never by name.
     """
 
     inputs: tuple[TensorSpec, ...]
@@ -71,10 +68,40 @@ class GraphSpec:
     postprocessing: dict[str, Any] = field(default_factory=dict)
     example_axes: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    role: str = ""
 
     def axis_sizes(self, batch: int) -> dict[str, int]:
         """Sizes for every symbolic axis: `batch` for "batch", examples for the rest."""
         return {**self.example_axes, "batch": batch}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option that a task or a model adds to `zoo run` or `zoo eval`.
+
+    `name` is the flag without its dashes ("style-mix" gives `--style-mix`);
+    the value reaches the task's functions as `options["style_mix"]`. `type`
+    is "str", "int", "float", "path" or "flag" (true when given). `commands`
+    says where the flag appears. `input`, when set, names a graph input the
+    value fills for every example, in place of the value `zoo run` would draw
+    at random (a class label, a truncation psi); `selects_graph` makes the
+    value the name of the graph `zoo run` opens (a translation direction).
+    """
+
+    name: str
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+    commands: tuple[str, ...] = ("run",)
+    choices: tuple[Any, ...] = ()
+    input: str | None = None
+    selects_graph: bool = False
+    metavar: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The option's key in the `options` dict a task function receives."""
+        return self.name.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -103,7 +130,10 @@ class ModelSpec:
     `builder` is a dotted path to `build(**config) -> torch.nn.Module`;
     `config` holds the default hyper-parameters. `weights` maps variant names
     to `WeightsSpec`; "default" is used when none is asked for. `trainer`
-    names the registered trainer that produces the weights.
+    names the registered trainer that produces the weights. `task` names a
+    registered `TaskSpec`; `task_config` holds what that task needs to know
+    about this model (the classifier that judges a generator, ...), and
+    `options` adds the model's own `zoo run` / `zoo eval` flags.
     """
 
     name: str
@@ -116,6 +146,8 @@ class ModelSpec:
     description: str = ""
     package: str = ""
     hub_config: str | None = None  # "module:fn" mapping a hub config.json to `config` keys, for foreign weights
+    task_config: dict[str, Any] = field(default_factory=dict)
+    options: tuple[Option, ...] = ()
 
     @property
     def default_variant(self) -> str | None:
@@ -131,6 +163,10 @@ class ModelSpec:
                 return graph
         known = ", ".join(g.name for g in self.graphs)
         raise PluginError(f"model '{self.name}' has no graph '{name}'; its graphs are: {known}")
+
+    def graph_with_role(self, role: str) -> GraphSpec | None:
+        """The graph whose `role` is `role`, or None when the model has none."""
+        return next((graph for graph in self.graphs if graph.role == role), None)
 
 
 @dataclass(frozen=True)
@@ -163,9 +199,37 @@ class ExporterSpec:
     name: str
     export: str
     precisions: tuple[str, ...] = ("fp32",)
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = ()  # () applies to every task
     check: str | None = None
     inspect: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What `zoo run` and `zoo eval` do for the models of one task.
+
+    `run`, `evaluate` and `quality` are dotted paths to functions
+    `(spec, backend, options)` returning the line `zoo run` prints, the
+    metrics `zoo eval` prints, and a `zoo.tasks.Quality` (the one measure
+    that fp16/int8 exports must keep); `evaluate` and `quality` may be None.
+    The modules they name must import without torch. `options` are the
+    task's own `zoo run` / `zoo eval` flags; `batch` is a dotted path to a
+    `zoo.batch.BatchTask` when the task reads input files
+    (`zoo run --input-dir`); `random_inputs` says that `run` draws graph
+    inputs at random (latents, noise), so `--input NAME=VALUE` may fix them.
+    `data` names the data sets (folders under the data root) that `evaluate`
+    and `quality` read.
+    """
+
+    name: str
+    run: str
+    evaluate: str | None = None
+    quality: str | None = None
+    options: tuple[Option, ...] = ()
+    batch: str | None = None
+    random_inputs: bool = False
+    data: tuple[str, ...] = ()
     description: str = ""
 
 
@@ -173,7 +237,7 @@ def validate_model_spec(spec: ModelSpec) -> None:
     """Raise PluginError naming the first problem of a model spec."""
     _check(isinstance(spec, ModelSpec), f"expected a ModelSpec, got {type(spec).__name__}")
     _check(_NAME.match(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
-    _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
+    _check(_NAME.match(spec.task or ""), f"model '{spec.name}': task {spec.task!r} must name a registered task")
     _check(_DOTTED.match(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
     _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
     _check(spec.hub_config is None or _DOTTED.match(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
@@ -187,6 +251,12 @@ def validate_model_spec(spec: ModelSpec) -> None:
             _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
     for variant in spec.weights:
         _check(_NAME.match(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
+    _check(isinstance(spec.task_config, dict), f"model '{spec.name}': task_config must be a dict")
+    _validate_options(spec.options, f"model '{spec.name}'")
+    inputs = {tensor.name for graph in spec.graphs for tensor in graph.inputs}
+    for option in spec.options:
+        _check(option.input is None or option.input in inputs,
+               f"model '{spec.name}': option '{option.name}' fills input {option.input!r}, which no graph has")
 
 
 def validate_trainer_spec(spec: TrainerSpec) -> None:
@@ -199,6 +269,27 @@ def validate_exporter_spec(spec: ExporterSpec) -> None:
     _check(isinstance(spec, ExporterSpec), f"expected an ExporterSpec, got {type(spec).__name__}")
     _check(_NAME.match(spec.name or ""), f"exporter name {spec.name!r} is invalid")
     _check(_DOTTED.match(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
+
+
+def validate_task_spec(spec: TaskSpec) -> None:
+    _check(isinstance(spec, TaskSpec), f"expected a TaskSpec, got {type(spec).__name__}")
+    _check(_NAME.match(spec.name or ""), f"task name {spec.name!r} is invalid")
+    for what in ("run", "evaluate", "quality", "batch"):
+        path = getattr(spec, what)
+        _check((what != "run" and path is None) or _DOTTED.match(path or ""),
+               f"task '{spec.name}': {what} {path!r} must be 'module:attribute'")
+    _validate_options(spec.options, f"task '{spec.name}'")
+
+
+def _validate_options(options: tuple[Option, ...], owner: str) -> None:
+    names = [option.name for option in options]
+    _check(len(set(names)) == len(names), f"{owner}: option names repeat: {names}")
+    for option in options:
+        _check(isinstance(option, Option), f"{owner}: options must be zoo.Option, got {type(option).__name__}")
+        _check(_NAME.match(option.name or ""), f"{owner}: option name {option.name!r} must be lower-case letters, digits, '-' or '_'")
+        _check(option.type in OPTION_TYPES, f"{owner}: option '{option.name}' has type {option.type!r}, expected one of {', '.join(OPTION_TYPES)}")
+        _check(option.commands and set(option.commands) <= set(COMMANDS),
+               f"{owner}: option '{option.name}' has commands {option.commands!r}, expected some of {', '.join(COMMANDS)}")
 
 
 def _check(condition: Any, message: str) -> None:

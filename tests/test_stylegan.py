@@ -159,7 +159,7 @@ def test_style_mixing_grid_takes_rows_coarse_and_columns_fine(tiny_stylegan):
     options = {"n": 16, "seed": 3, "model": "stylegan", "weights": tiny_stylegan}
 
     def cells(mix_layer):
-        images, _ = style_mixing_grid(spec, backend, {**options, "mix_layer": mix_layer}, 1.0)
+        images, _ = style_mixing_grid(spec, backend, {**options, "mix_layer": mix_layer})
         grid = images.reshape(4, 4, 1, 32, 32)
         return grid[0, 1:], grid[1:, 0], grid[1:, 1:]  # column sources, row sources, mixed cells
 

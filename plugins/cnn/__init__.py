@@ -39,6 +39,7 @@ def register_models(register):
                 ),
                 zoo.GraphSpec(
                     name="features",
+                    role="features",  # what generators' FID and class coverage are measured with
                     module="zoo.plugins.cnn.model:features_and_logits",
                     inputs=(IMAGE,),
                     outputs=(

@@ -28,6 +28,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="stylegan",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="StyleGAN2-style generator (mapping network, modulated convs, noise, truncation) for 32x32 MNIST digits",
             builder="zoo.plugins.stylegan.model:build",
             config={"z_dim": Z_DIM, "w_dim": W_DIM, "mapping_layers": 4, "channels_4": 128, "channels_8": 128,
@@ -36,6 +37,14 @@ def register_models(register):
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="stylegan",
+            options=(
+                zoo.Option("truncation", type="float", input="truncation",
+                           help="truncation psi: 1 = none, 0 = the average digit"),
+                zoo.Option("style-mix", type="flag",
+                           help="a style-mixing grid: each cell takes its row's coarse styles and its column's fine ones"),
+                zoo.Option("mix-layer", type="int",
+                           help="with --style-mix: the first layer whose w comes from the column (default: half the layers)"),
+            ),
             graphs=(
                 zoo.GraphSpec(
                     name="generator",
@@ -49,6 +58,7 @@ def register_models(register):
                 ),
                 zoo.GraphSpec(
                     name="mapping",
+                    role="mapping",
                     module="zoo.plugins.stylegan.model:mapping_graph",
                     inputs=(zoo.TensorSpec("z", ("batch", Z_DIM), description="latent vector, N(0, 1)"), _TRUNCATION),
                     outputs=(zoo.TensorSpec("w", ("batch", W_DIM), description="intermediate latent, truncated"),),
@@ -57,6 +67,7 @@ def register_models(register):
                 ),
                 zoo.GraphSpec(
                     name="synthesis",
+                    role="synthesis",
                     module="zoo.plugins.stylegan.model:synthesis_graph",
                     inputs=(zoo.TensorSpec("ws", ("batch", NUM_WS, W_DIM),
                                            description="one w per layer (repeat one w for a plain sample; mix for style mixing)"),

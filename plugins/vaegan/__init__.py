@@ -12,6 +12,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="vaegan",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="VAE-GAN: conv VAE whose decoder is a GAN generator, learned feature-space similarity; 32x32 MNIST",
             builder="zoo.plugins.vaegan.model:build",
             config={"latent_dim": LATENT_DIM, "base_channels": 32, "image_channels": 1, "image_size": 32},
@@ -30,6 +31,7 @@ def register_models(register):
                 ),
                 zoo.GraphSpec(
                     name="encoder",
+                    role="encoder",
                     module="zoo.plugins.vaegan.model:encoder_graph",
                     inputs=(zoo.TensorSpec("image", ("batch", 1, 32, 32), example="image",
                                            description="grayscale digit in [-1, 1], 28x28 MNIST zero-padded to 32x32"),),
