@@ -34,7 +34,7 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[ModelSpec]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec of `name` ("dcgan" or "cnn:usps")."""
+    """The spec of `name` ("NAME" or "NAME:VARIANT")."""
     return registry().model(name)
 
 
@@ -61,7 +61,7 @@ def builder_of(spec: ModelSpec):
 def load(name: str, weights: str | os.PathLike | None = None, device: str = "cpu"):
     """A model with pretrained weights, in eval mode.
 
-    `name` may carry a variant ("cnn:usps"); `weights` loads a local
+    `name` may carry a variant ("NAME:VARIANT"); `weights` loads a local
     safetensors file instead. The checksum from the card, the file's model
     name and every tensor shape are checked.
     """

@@ -19,7 +19,7 @@ EXAMPLES = """examples:
   zoo export dcgan --target onnx -o out/
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
-  zoo run cnn --backend onnx --input-dir digits/ -o results/
+  zoo run stylegan --help
   zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
   zoo new-plugin mymodel --dir zoo-mymodel
 """
@@ -78,7 +78,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("info", help="show a model's spec and card")
-    p.add_argument("model", help="model name, optionally with a variant: cnn:usps")
+    p.add_argument("model", help="model name, optionally with a variant: NAME:VARIANT")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_info)
 
@@ -310,8 +310,10 @@ def cmd_info(args) -> int:
         "builder": spec.builder,
         "config": spec.config,
         "trainer": spec.trainer,
+        "task_config": spec.task_config,
+        "options": [f"--{option.name}" for option in spec.options],
         "graphs": [
-            {"name": g.name, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
+            {"name": g.name, "role": g.role, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
             for g in spec.graphs
         ],
         "variants": {name: {"uri": spec.weights[name].uri, "card": card} for name, card in variants.items()},
@@ -325,10 +327,15 @@ def cmd_info(args) -> int:
     print(f"  builder  {spec.builder}")
     print(f"  config   {json.dumps(spec.config)}")
     print(f"  trainer  {spec.trainer or '-'}")
+    if spec.task_config:
+        print(f"  task_config {json.dumps(spec.task_config)}")
+    if spec.options:
+        print(f"  options  {', '.join(info['options'])} (`zoo run {spec.name} --help`)")
     print(f"  targets  {', '.join(info['targets']) or '-'}")
     for graph in info["graphs"]:
         signature = lambda ts: ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in ts)  # noqa: E731
-        print(f"  graph {graph['name']}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
+        role = f" ({graph['role']})" if graph["role"] else ""
+        print(f"  graph {graph['name']}{role}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
     for name, variant in info["variants"].items():
         card = variant["card"]
         print(f"\nweights {spec.name}:{name}  ({variant['uri']})")

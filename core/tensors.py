@@ -33,14 +33,15 @@ def example_inputs(graph: GraphSpec, batch: int, seed: int, sizes: dict[str, int
     return feeds
 
 
-def fixed_value(tensor: TensorSpec, value, flag: str = "--input") -> np.ndarray:
+def fixed_value(tensor: TensorSpec, value, flag: str | None = None) -> np.ndarray:
     """`value` (a number or nested list) as one example of `tensor`, checked against its dtype and range.
 
     A scalar or anything that broadcasts to one example's shape (the shape
-    without the batch axis) is accepted; the result still has to broadcast
-    when the batch is known (`run_inputs`).
+    without the batch axis) is accepted. Errors name `flag` (the option that
+    gave the value), or `--input NAME=VALUE` when None.
     """
-    where = f"{flag} {tensor.name}={json.dumps(value) if not isinstance(value, str) else value}"
+    shown = value if isinstance(value, str) else json.dumps(value)
+    where = f"{flag} {shown}" if flag else f"--input {tensor.name}={shown}"
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
