@@ -66,10 +66,15 @@ def run_inputs(graph: GraphSpec, batch: int, seed: int, fixed: dict[str, np.ndar
     `fixed` takes that value for every example and an input whose preprocessing declares a "default" takes it."""
     feeds = example_inputs(graph, batch, seed, sizes)
     for tensor in graph.inputs:
-        declared = graph.preprocessing.get(tensor.name)
-        value = (fixed or {}).get(tensor.name)
-        if value is None and isinstance(declared, dict) and "default" in declared:
-            value = np.asarray(declared["default"], dtype=tensor.dtype)
+        value = fixed_or_default(graph, tensor.name, fixed)
         if value is not None:
-            feeds[tensor.name] = np.ascontiguousarray(np.broadcast_to(value, feeds[tensor.name].shape))
+            feeds[tensor.name] = np.ascontiguousarray(np.broadcast_to(value, feeds[tensor.name].shape), tensor.dtype)
     return feeds
+
+
+def fixed_or_default(graph: GraphSpec, name: str, fixed: dict[str, np.ndarray] | None = None):
+    """The value input `name` is fixed to (`fixed`, else its preprocessing "default"), or None when it is drawn."""
+    if fixed and fixed.get(name) is not None:
+        return fixed[name]
+    declared = graph.preprocessing.get(name)
+    return declared["default"] if isinstance(declared, dict) and "default" in declared else None

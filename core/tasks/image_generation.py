@@ -22,7 +22,7 @@ from zoo.metrics import class_coverage, frechet_distance, pooled_pixels
 from zoo.runtime import Backend, open_backend
 from zoo.specs import GraphSpec, ModelSpec
 from zoo.tasks import Quality
-from zoo.tensors import run_inputs
+from zoo.tensors import fixed_or_default, run_inputs
 
 EVAL_SAMPLES = 2000
 # A generator names the classifier that judges it in `task_config["judge"]` (a registry reference); the
@@ -227,10 +227,7 @@ def describe_fixed(graph: GraphSpec, inputs: dict[str, np.ndarray]) -> list[str]
     """"name value" for each input not drawn at random: fixed from the command line or by its declared default."""
     described = []
     for tensor in graph.inputs:
-        declared = graph.preprocessing.get(tensor.name)
-        value = inputs.get(tensor.name)
-        if value is None and isinstance(declared, dict) and "default" in declared:
-            value = declared["default"]
+        value = fixed_or_default(graph, tensor.name, inputs)
         if value is not None:
             array = np.asarray(value)
             described.append(f"{tensor.name} {array.item():g}" if array.size == 1 else f"{tensor.name} {array.tolist()}")
