@@ -1,7 +1,7 @@
 """Greedy generation throughput of the language models: PyTorch eager vs ONNX
 Runtime, both with their cache (recurrent state, KV cache, n-gram context).
 
-    python benchmarks/lm_generation.py --data ../shared/data/tinyshakespeare --batch 1,16 --threads 1
+    python benchmarks/lm_generation.py --data ../shared/data --batch 1,16 --threads 1
 
 Prompt of 32 tokens, 128 new tokens, greedy; tokens/s = batch * 128 / seconds
 for the whole generation (prompt included), median of --runs after one warm-up.
@@ -68,11 +68,9 @@ def main() -> None:
 
 
 def _data():
-    from pathlib import Path
+    from zoo.data import data_root
 
-    from zoo.config import load_config
-
-    return Path(load_config()["data"]["root"])
+    return data_root()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 the training split (as long as the held-out split, taken from its end) next to
 the held-out figure, both scored exactly as `zoo eval` scores the held-out 10%.
 
-    python benchmarks/lm_overfit.py --data /work/shared/data/tinyshakespeare --models lstm,gpt2
+    python benchmarks/lm_overfit.py --data ../shared/data --models lstm,gpt2
 
 A model may name a local weights file (`gpt2=old/default.safetensors`, its
 tokenizer beside it) instead of its shipped weights.

@@ -13,6 +13,7 @@ from typing import Any
 from zoo import __version__
 from zoo.errors import ZooError
 
+DATA_HELP = "the data root, the folder that holds mnist/, usps/, tinyshakespeare/ (default: $ZOO_DATA, else [data] root)"
 EXAMPLES = """examples:
   zoo list
   zoo info dcgan
@@ -20,7 +21,8 @@ EXAMPLES = """examples:
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
   zoo run stylegan --help
-  zoo train dcgan --data ../shared/data/mnist --epochs 25 --out dcgan.safetensors
+  zoo train dcgan --data DIR --epochs 25 --out dcgan.safetensors
+  zoo data list
   zoo new-plugin mymodel --dir zoo-mymodel
 """
 
@@ -93,7 +95,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train a model with its registered recipe")
     p.add_argument("model")
-    p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -122,7 +124,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float)
     p.add_argument("--exporter", choices=("dynamo", "torchscript"))
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
-    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 (default: [data] root)")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
     _add_engine_arguments(p)
@@ -149,11 +151,23 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="score a model on held-out data", epilog=MODEL_OPTIONS_EPILOG.format(command="eval"))
     _add_backend_arguments(p)
-    p.add_argument("--data", type=Path, help="data folder (default: [data] root in zoo.toml)")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--json", action="store_true")
     if model and argv[0] == "eval":
         _add_model_options(p, "eval", model)
     p.set_defaults(handler=cmd_eval, command="eval")
+
+    p = commands.add_parser("data", help="show the data root and its data sets; fetch one from the Hugging Face hub")
+    data_commands = p.add_subparsers(title="data commands", metavar="ACTION")
+    q = data_commands.add_parser("list", help="which data sets the data root holds, and where each belongs")
+    q.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
+    q.add_argument("--json", action="store_true", help="print JSON for scripts")
+    q.set_defaults(handler=cmd_data_list)
+    q = data_commands.add_parser("fetch", help="download a data set through huggingface_hub's cache into the data root")
+    q.add_argument("name", help="mnist or tinyshakespeare (usps is not on the hub in a form the zoo can check)")
+    q.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
+    q.set_defaults(handler=cmd_data_fetch)
+    p.set_defaults(handler=lambda args: cmd_data_list(argparse.Namespace(data=None, json=False)))
 
     p = commands.add_parser("bench", help="time backends side by side")
     p.add_argument("model")
@@ -163,7 +177,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--graph", help="which graph of a multi-graph model")
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--data", type=Path, help="data for the task metric that validates fp16/int8 exports on first use")
+    p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read when an fp16/int8 export is validated on first use")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_bench)
     return parser
@@ -296,7 +310,7 @@ def _model_row(reg, spec) -> dict[str, Any]:
 
 def cmd_info(args) -> int:
     from zoo.api import get_spec, registry
-    from zoo.weights import read_card, split_reference
+    from zoo.weights import read_card, rounded_metrics, split_reference
 
     spec = get_spec(args.model)
     _, only = split_reference(args.model)
@@ -336,6 +350,10 @@ def cmd_info(args) -> int:
         signature = lambda ts: ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in ts)  # noqa: E731
         role = f" ({graph['role']})" if graph["role"] else ""
         print(f"  graph {graph['name']}{role}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
+        for kind in ("inputs", "outputs"):
+            for tensor in graph[kind]:
+                if tensor["description"]:
+                    print(f"    {kind[:-1]:<6} {tensor['name']}: {tensor['description']}")
     for name, variant in info["variants"].items():
         card = variant["card"]
         print(f"\nweights {spec.name}:{name}  ({variant['uri']})")
@@ -349,7 +367,7 @@ def cmd_info(args) -> int:
         print(f"  command     {training.get('command', '-')}")
         print(f"  seed        {training.get('seed', '-')}   wall time {training.get('wall_time_s', '-')} s on {training.get('machine', '-')}")
         descriptions = card.get("metric_descriptions", {})
-        for metric, value in card.get("metrics", {}).items():
+        for metric, value in rounded_metrics(card.get("metrics", {})).items():
             print(f"  {metric:<18} {value}")
             if metric in descriptions:
                 print(f"  {'':<18} ({descriptions[metric]})")
@@ -395,13 +413,14 @@ def cmd_train(args) -> int:
     from zoo.api import get_spec, registry
     from zoo.config import load_config
     from zoo.distributed import is_worker, launch
+    from zoo.data import data_root
     from zoo.training import OPTION_DEFAULTS, TrainOptions, train
 
     config = load_config()
     spec = get_spec(args.model)
     defaults = {**OPTION_DEFAULTS, **(registry().trainer(spec.trainer).defaults if spec.trainer else {})}
     options = TrainOptions(
-        data=args.data or Path(config["data"]["root"]),
+        data=data_root(args.data),
         epochs=args.epochs or defaults["epochs"],
         batch_size=args.batch_size or defaults["batch_size"],
         lr=args.lr or defaults["lr"],
@@ -577,12 +596,12 @@ def cmd_run(args) -> int:
 
 def cmd_eval(args) -> int:
     from zoo.api import get_spec, resolve_weights
-    from zoo.config import load_config
+    from zoo.data import data_root
     from zoo.tasks import task_function
 
     evaluate = task_function(get_spec(args.model), "evaluate")
     spec, backend = _open(args)
-    options = {**vars(args), "data": args.data or Path(load_config()["data"]["root"])}
+    options = {**vars(args), "data": data_root(args.data)}
     metrics = evaluate(spec, backend, options)
     card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
     if args.json:
@@ -592,6 +611,37 @@ def cmd_eval(args) -> int:
     for metric, value in metrics.items():
         recorded = f"   card: {card[metric]}" if metric in card else ""
         print(f"  {metric:<18} {value}{recorded}")
+    return 0
+
+
+def cmd_data_list(args) -> int:
+    from zoo.data import DATASETS, HUB_DATASETS, data_root, dataset_dir
+
+    root = data_root(args.data)
+    rows = []
+    for name, dataset in DATASETS.items():
+        try:
+            folder = str(dataset_dir(root, name))
+        except ZooError:
+            folder = None
+        rows.append({"name": name, "folder": folder, "files": list(dataset.files), "what": dataset.what,
+                     "on_hub": name in HUB_DATASETS})
+    if args.json:
+        print(json.dumps({"root": str(root), "datasets": rows}, indent=2))
+        return 0
+    print(f"data root {root}")
+    for row in rows:
+        where = row["folder"] or f"missing: put {', '.join(row['files'])} in {root / row['name']}/" + (
+            f" or run `zoo data fetch {row['name']}`" if row["on_hub"] else "")
+        print(f"  {row['name']:<16} {where}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    from zoo.data import data_root
+    from zoo.datahub import fetch
+
+    fetch(args.name, data_root(args.data), log=lambda line: print(line, file=sys.stderr))
     return 0
 
 

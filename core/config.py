@@ -2,7 +2,8 @@
 
 Layers, lowest first: the packaged zoo.toml, the user file ($ZOO_CONFIG or
 ~/.config/zoo/zoo.toml), ./zoo.toml, ZOO_<SECTION>_<KEY> environment
-variables, then command-line flags. The packaged file is also the schema:
+variables (and the aliases below, such as ZOO_DATA), then command-line flags.
+A relative `[data] root` in a file is relative to that file. The packaged file is also the schema:
 a key it lacks or a value of another type is an error naming the file, the
 key and the expected type.
 """
@@ -24,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _ALIASES = {
+    "ZOO_DATA": ("data", "root"),
     "ZOO_DISABLE_PLUGINS": ("plugins", "disabled"),
     "ZOO_STRICT_PLUGINS": ("plugins", "strict"),
 }
@@ -57,11 +59,20 @@ def load_config(overrides: dict[str, dict[str, Any]] | None = None, cwd: Path | 
     schema = copy.deepcopy(config)
     for path in (user_config_path(), (cwd or Path.cwd()) / "zoo.toml"):
         if path.is_file():
-            _merge(config, read_toml(path, "config file"), schema, str(path))
+            layer = read_toml(path, "config file")
+            _merge(config, layer, schema, str(path))
+            _anchor_paths(config, layer, path.parent)
     _merge(config, _from_environment(schema), schema, "environment")
     if overrides:
         _merge(config, overrides, schema, "command line")
     return config
+
+
+def _anchor_paths(config: dict[str, Any], layer: dict[str, Any], folder: Path) -> None:
+    """A relative data root in a config file is relative to that file, so it holds from any cwd."""
+    root = layer.get("data", {}).get("root")
+    if root and not Path(root).expanduser().is_absolute():
+        config["data"]["root"] = os.path.normpath(folder.absolute() / Path(root).expanduser())
 
 
 def _from_environment(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:

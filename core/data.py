@@ -1,14 +1,17 @@
-"""Readers for the project's data sets (numpy only).
+"""The data root and readers for the project's data sets (numpy only).
 
-MNIST here is the official t10k set split by a fixed rule: index % 5 == 0 is
-the held-out split (2,000 images), the rest trains (8,000 images). See
-../shared/data/README.md.
+Every command takes one data root (`--data DIR`, else $ZOO_DATA, else the
+`[data] root` key) holding one folder per data set: `mnist/`, `usps/`,
+`tinyshakespeare/`. MNIST here is the official t10k set split by a fixed rule:
+index % 5 == 0 is the held-out split (2,000 images), the rest trains (8,000
+images).
 """
 
 from __future__ import annotations
 
 import gzip
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +23,54 @@ MNIST_LABELS = "t10k-labels-idx1-ubyte.gz"
 MNIST_SPLITS = ("train", "heldout", "all")
 # What Recipe.mnist_training_images returns at size 32, for the cards of the recipes that train on it.
 MNIST_TRAINING_32 = "MNIST t10k, training split (index % 5 != 0, 8,000 images), zero-padded to 32x32, scaled to [-1, 1]"
+USPS_FILE = "usps.npz"
+SHAKESPEARE_FILE = "input.txt"
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One data set: its folder under the data root, the files it needs there and what they are."""
+
+    name: str
+    files: tuple[str, ...]
+    what: str
+
+
+DATASETS = {
+    "mnist": DataSet("mnist", (MNIST_IMAGES, MNIST_LABELS), "the official MNIST test set (t10k), IDX format, gzip"),
+    "usps": DataSet("usps", (USPS_FILE,), "USPS as uint8 arrays train_images, train_labels, test_images, test_labels"),
+    "tinyshakespeare": DataSet("tinyshakespeare", (SHAKESPEARE_FILE,), "char-rnn's Tiny Shakespeare, UTF-8 text"),
+}
+
+
+def data_root(flag: str | Path | None = None) -> Path:
+    """The data root: the --data flag, else $ZOO_DATA or the configuration's [data] root."""
+    if flag:
+        return Path(flag).expanduser()
+    from zoo.config import load_config
+
+    return Path(load_config()["data"]["root"]).expanduser()
+
+
+def dataset_dir(root: str | Path, name: str) -> Path:
+    """The folder of data set `name` under the data root, or a one-line error saying what to put where.
+
+    A path that is the data set's folder itself is accepted too."""
+    dataset = DATASETS[name]
+    root = Path(root).expanduser()
+    for folder in (root / name, root):
+        if all((folder / file).is_file() for file in dataset.files):
+            return folder
+    fetch = f", or run `zoo data fetch {name}`" if name in HUB_DATASETS else ""
+    raise ZooError(
+        f"no {name} data under the data root {root}: put {' and '.join(dataset.files)} ({dataset.what}) in "
+        f"{root / name}/{fetch}; --data DIR or ZOO_DATA=DIR names another data root"
+    )
 
 
 def find_mnist(path: Path) -> Path:
-    """Accept the mnist folder itself or the data root above it."""
-    path = Path(path).expanduser()
-    for candidate in (path, path / "mnist"):
-        if (candidate / MNIST_IMAGES).is_file():
-            return candidate
-    raise ZooError(f"no MNIST files ({MNIST_IMAGES}) under {path}; pass --data ../shared/data/mnist")
+    """The MNIST folder under the data root."""
+    return dataset_dir(path, "mnist")
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
@@ -65,19 +107,17 @@ def to_unit_range(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32)[:, None] / 127.5) - 1.0
 
 
-USPS_FILE = "usps.npz"
 USPS_SPLITS = ("train", "test")
 # MNIST digits fill a 20x20 box centred in a 28x28 frame; USPS digits fill their whole 16x16 frame.
 MNIST_DIGIT_BOX = 20
 
 
 def find_usps(path: Path) -> Path:
-    """Accept the usps.npz file, its folder, the data root above it, or a sibling folder (the mnist one)."""
+    """The usps.npz file under the data root (or the file itself)."""
     path = Path(path).expanduser()
-    for candidate in (path, path / USPS_FILE, path / "usps" / USPS_FILE, path.parent / "usps" / USPS_FILE):
-        if candidate.is_file() and candidate.name == USPS_FILE:
-            return candidate
-    raise ZooError(f"no USPS file ({USPS_FILE}) under {path}; pass --data ../shared/data")
+    if path.is_file() and path.name == USPS_FILE:
+        return path
+    return dataset_dir(path, "usps") / USPS_FILE
 
 
 def read_usps(path: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -114,3 +154,7 @@ def read_digits(path: Path, dataset: str, split: str) -> tuple[np.ndarray, np.nd
         raise ZooError(f"unknown digit data set {dataset!r}; use one of {', '.join(readers)}")
     images, labels = readers[dataset](path, split)
     return to_unit_range(mnist_frame(images)), labels
+
+
+# Data sets that `zoo data fetch` finds on the Hugging Face hub (zoo.datahub); the others are put in place by hand.
+HUB_DATASETS = ("mnist", "tinyshakespeare")

@@ -16,17 +16,17 @@ from typing import Any, Protocol
 from zoo.errors import ZooError
 
 TRAIN_FRACTION = 0.9
-SHAKESPEARE = "input.txt"
 TRAINING_DESCRIPTION = "Tiny Shakespeare, first 90% of characters (training split); metrics on the last 10%"
 
 
 def find_shakespeare(path: Path) -> Path:
-    """Accept the tinyshakespeare folder, the data root above it, or the file."""
-    path = Path(path)
-    for candidate in (path, path / SHAKESPEARE, path / "tinyshakespeare" / SHAKESPEARE):
-        if candidate.is_file():
-            return candidate
-    raise ZooError(f"no Tiny Shakespeare ({SHAKESPEARE}) under {path}; pass --data ../shared/data/tinyshakespeare")
+    """input.txt under the data root (or the file itself)."""
+    from zoo.data import SHAKESPEARE_FILE, dataset_dir
+
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    return dataset_dir(path, "tinyshakespeare") / SHAKESPEARE_FILE
 
 
 def read_text(path: Path, split: str = "train") -> str:

@@ -167,7 +167,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     from zoo.distributed import barrier, join, leave
     from zoo.files import ensure_writable_dir
     from zoo.specs import import_dotted
-    from zoo.weights import save
+    from zoo.weights import rounded_metrics, save
 
     spec = get_spec(reference)
     if not spec.trainer:
@@ -263,7 +263,7 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
             "resumed": resume,
         },
         "config": dict(recipe.config),
-        "metrics": metrics,
+        "metrics": rounded_metrics(metrics),
         "metric_descriptions": {k: v for k, v in recipe.metric_descriptions.items() if k in metrics},
     }
     write_card(card, card_path(out))

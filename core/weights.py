@@ -57,6 +57,15 @@ def variant_spec(spec: ModelSpec, variant: str | None) -> tuple[str, WeightsSpec
     return variant, spec.weights[variant]
 
 
+def rounded_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Card figures to 4 decimals (3 significant digits below 0.01): 0.483, not 0.4830000102519989."""
+    return {k: _rounded(v) if isinstance(v, float) else v for k, v in metrics.items()}
+
+
+def _rounded(value: float) -> float:
+    return round(value, 4) if abs(value) >= 0.01 else float(f"{value:.3g}")
+
+
 def read_card(spec: ModelSpec, weights: WeightsSpec) -> dict[str, Any]:
     if weights.card is None:
         return {}

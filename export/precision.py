@@ -283,9 +283,9 @@ def _validate_drift(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, 
 
 def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
     config = job.config
-    from zoo.config import load_config
+    from zoo.data import data_root
 
-    data = Path(job.options.get("data") or load_config()["data"]["root"])
+    data = data_root(job.options.get("data"))
     weights = job.model.zoo_weights.path
     reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"], weights)
     reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"], weights)

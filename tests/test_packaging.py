@@ -58,6 +58,10 @@ def test_wheel_declares_the_entry_points_and_extras(wheel):
     assert "Requires-Python: >=3.10" in metadata
 
 
-def test_packaged_config_is_the_repository_zoo_toml():
-    assert (ROOT / "core" / "zoo.toml").resolve() == (ROOT / "zoo.toml").resolve()
-    assert Path(ROOT / "zoo.toml").read_text().startswith("# aigc-zoo default configuration")
+def test_packaged_config_lists_every_key_and_the_repository_file_only_the_data_root():
+    from zoo.config import read_toml
+
+    assert Path(ROOT / "core" / "zoo.toml").read_text().startswith("# aigc-zoo default configuration")
+    packaged = read_toml(ROOT / "core" / "zoo.toml")
+    assert not packaged["data"]["root"].startswith(".")  # the packaged default must not depend on the cwd
+    assert read_toml(ROOT / "zoo.toml") == {"data": {"root": "../shared/data"}}

@@ -45,7 +45,7 @@ def test_its_task_runs_and_evaluates_from_the_command_line(site, tmp_path):
 
     out = tmp_path / "denoised.png"
     result = zoo_cli("run", "denoise-unet", "--noise-std", "0.3", "--n", "4", "-o", out,
-                     env={**site, "ZOO_DATA_ROOT": str(DATA)})
+                     env={**site, "ZOO_DATA": str(DATA)})
     assert result.returncode == 0, result.stderr
     assert "4 held-out digits (rows: clean, with N(0, 0.3) noise" in result.stdout
     noisy_psnr, denoised_psnr = map(float, re.search(r"PSNR ([\d.]+) -> ([\d.]+) dB", result.stdout).groups())

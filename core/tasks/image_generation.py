@@ -47,8 +47,8 @@ def generator_metric_descriptions(judge: str | None) -> dict[str, str]:
             "on 8x8 average-pooled pixels (64 features; images in [-1, 1]); lower is better"
         ),
         "floor_fd_pix8": (
-            "the same distance between the first 2,000 training-split images and the held-out split: "
-            "what a perfect generator of this data would score"
+            "the same distance between the first 2,000 training-split images and the held-out split: a reference "
+            "from real digits, not a bound (two finite samples carry sampling noise, so a generator can score below it)"
         ),
     }
     if judge is None:

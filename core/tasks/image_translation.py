@@ -199,9 +199,9 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         path = Path(options.get("output") or f"{spec.name}-{graph.name}.png")
         save_grid(to_uint8(translate(backend, image)), path, columns=1)
         return f"translated {options['image']} from {source} to {target} style ({spec.name} {graph.name}, {backend.name}): {path}"
-    from zoo.config import load_config
+    from zoo.data import data_root
 
-    data = Path(options.get("data") or load_config()["data"]["root"])
+    data = data_root(options.get("data"))
     images, _ = read_domain(data, source, domain(source).test_split, size)
     count = options.get("n") or 16
     if not 1 <= count <= len(images):

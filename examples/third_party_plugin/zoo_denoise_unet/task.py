@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data import read_mnist
+from zoo.data import data_root, read_mnist
 from zoo.errors import ZooError
 from zoo.images import save_grid, to_uint8
 from zoo.tasks import Quality
@@ -60,12 +60,10 @@ def denoising_metrics(backend, data: Path, noise_std: float = 0.5, limit: int | 
 
 def run(spec, backend, options: dict[str, Any]) -> str:
     """Denoise `--n` held-out digits with `--noise-std` noise; write clean, noisy and denoised rows as a grid."""
-    from zoo.config import load_config
-
     count = options["n"]
     if not 1 <= count <= 2000:
         raise ZooError(f"--n {count} is outside 1..2000 (the held-out MNIST digits)")
-    data = options.get("data") or load_config()["data"]["root"]
+    data = data_root(options.get("data"))
     chosen = np.sort(np.random.default_rng(options["seed"]).choice(2000, count, replace=False))
     clean = heldout_digits(data)[chosen]
     noisy = corrupt(clean, options["noise_std"], options["seed"])
