@@ -14,7 +14,7 @@ from zoo.config import load_config
 from zoo.errors import WeightsError
 from zoo.registry import Registry, load_registry
 from zoo.specs import ModelSpec, import_dotted
-from zoo.weights import ResolvedWeights, resolve, split_reference, stored_config, verify
+from zoo.weights import ResolvedWeights, resolve, resolve_file, split_reference, stored_config, verify
 
 _REGISTRY: Registry | None = None
 
@@ -38,12 +38,13 @@ def get_spec(name: str) -> ModelSpec:
     return registry().model(name)
 
 
-def resolve_weights(name: str, weights: str | os.PathLike | None = None) -> ResolvedWeights:
-    """The weights `load(name, weights)` would use: a variant's file, or a local file."""
+def resolve_weights(name: str, weights: str | os.PathLike | None = None, download: bool = True) -> ResolvedWeights:
+    """The weights `load(name, weights)` would use: a variant's file, or the file `weights`
+    names (a path, a folder in the hub's layout, or hf://owner/repo[/file][@revision])."""
     spec = get_spec(name)
     if weights is not None:
-        return ResolvedWeights(spec.name, "custom", Path(weights).expanduser(), None, {})
-    return resolve(spec, split_reference(name)[1])
+        return resolve_file(spec.name, weights, download)
+    return resolve(spec, split_reference(name)[1], download)
 
 
 def build(name: str, **config: Any):

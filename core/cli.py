@@ -27,6 +27,11 @@ EXAMPLES = """examples:
 """
 
 
+# A string, not a Path: Path("hf://owner/repo") would fold the "//".
+WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a folder in the hub's layout "
+                "(model.safetensors, config.json, tokenizer) or hf://owner/repo[/file][@revision] from the Hugging Face cache")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -118,7 +123,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--target", default="onnx", help="export target (see `zoo plugins`)")
     p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/")
     p.add_argument("--precision", default="fp32")
-    p.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--opset", type=int)
     p.add_argument("--atol", type=float)
     p.add_argument("--rtol", type=float)
@@ -171,7 +176,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = commands.add_parser("bench", help="time backends side by side")
     p.add_argument("model")
-    p.add_argument("--weights", type=Path)
+    p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
     p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
@@ -249,7 +254,7 @@ def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model")
     parser.add_argument("--backend", help="torch, onnx, onnx-int8, onnx-fp16, onnx-cuda, onnx-trt, trt, trt-fp16 or trt-int8 (default: [run] backend)")
-    parser.add_argument("--weights", type=Path, help="a local safetensors file instead of the shipped weights")
+    parser.add_argument("--weights", help=WEIGHTS_HELP)
 
 
 def cmd_list(args) -> int:

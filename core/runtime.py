@@ -94,6 +94,21 @@ class OnnxBackend:
         results = self.session.run(names, {t.name: feeds[t.name] for t in self.graph.inputs})
         return dict(zip(names, results))
 
+    def run_values(self, feeds: dict[str, Any], keep: list[str]) -> dict[str, Any]:
+        """Like `run`, but the outputs named in `keep` stay ONNX Runtime values in its memory,
+        and feeds may be such values: a KV cache passes from one call to the next with no copy
+        (numpy feeds are wrapped, not copied). The other outputs come back as numpy arrays."""
+        from onnxruntime import OrtValue
+
+        names = [t.name for t in self.graph.outputs]
+        inputs = {}
+        for tensor in self.graph.inputs:
+            value = feeds[tensor.name]
+            inputs[tensor.name] = value if isinstance(value, OrtValue) else OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value))
+        results = self.session.run_with_ort_values(names, inputs)
+        kept = set(keep)
+        return {name: value if name in kept else value.numpy() for name, value in zip(names, results)}
+
 
 def check_backend(name: str) -> None:
     if name not in BACKENDS:

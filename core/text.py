@@ -88,23 +88,44 @@ class HFTokenizer:
 
 
 def tokenizer_path(weights: Path) -> Path:
-    """Where the tokenizer of a weights file lives: `<stem>.tokenizer.json`, or a
-    hub-style `tokenizer.json` in the same folder."""
+    """Where the tokenizer of a weights file lives: `<stem>.tokenizer.json`, or in
+    the hub's layout a `tokenizer.json` (else a `vocab.json` with `merges.txt`) in
+    the same folder. The first is returned when none exists, for the error message."""
     weights = Path(weights)
     beside = weights.with_name(weights.name.removesuffix(".safetensors") + ".tokenizer.json")
-    return beside if beside.is_file() or not (weights.parent / "tokenizer.json").is_file() else weights.parent / "tokenizer.json"
+    hub_json, hub_vocab = weights.parent / "tokenizer.json", weights.parent / HUB_VOCAB
+    for candidate in (beside, hub_json):
+        if candidate.is_file():
+            return candidate
+    return hub_vocab if hub_vocab.is_file() and (weights.parent / HUB_MERGES).is_file() else beside
+
+
+HUB_VOCAB, HUB_MERGES = "vocab.json", "merges.txt"
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"no tokenizer at {path}; a language model's weights need their tokenizer.json beside them")
+    if path.name == HUB_VOCAB:
+        return HFTokenizer(byte_level_bpe(path, path.with_name(HUB_MERGES)))
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("type") == CharTokenizer.kind:
         return CharTokenizer(data["chars"])
     from tokenizers import Tokenizer as RustTokenizer
 
     return HFTokenizer(RustTokenizer.from_file(str(path)))
+
+
+def byte_level_bpe(vocab: Path, merges: Path):
+    """GPT-2's tokenizer from its two original files: byte-level BPE, no prefix space."""
+    from tokenizers import Tokenizer as RustTokenizer
+    from tokenizers import decoders, models, pre_tokenizers
+
+    tokenizer = RustTokenizer(models.BPE.from_file(str(vocab), str(merges)))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return tokenizer
 
 
 def write_tokenizer_json(text: str, path: Path) -> None:

@@ -81,7 +81,7 @@ def resolve(spec: ModelSpec, variant: str | None = None, download: bool = True) 
     variant, weights = variant_spec(spec, variant)
     card = read_card(spec, weights)
     sha256 = weights.sha256 or card.get("sha256")
-    if weights.uri.startswith("hf://"):
+    if weights.uri.startswith(HUB_SCHEME):
         path = _resolve_hub(weights.uri, download)
     elif weights.uri.startswith(("/", "~")):
         path = Path(weights.uri).expanduser()
@@ -90,32 +90,91 @@ def resolve(spec: ModelSpec, variant: str | None = None, download: bool = True) 
     return ResolvedWeights(spec.name, variant, path, sha256, card)
 
 
-HUB_SIBLINGS = ("config.json", "tokenizer.json")
+def resolve_file(model: str, weights: str | os.PathLike, download: bool = True) -> ResolvedWeights:
+    """Weights the user names (`--weights`): a safetensors file, a folder in the hub's
+    layout (its model.safetensors, config.json and tokenizer beside it), or
+    `hf://owner/repo[/file][@revision]` from huggingface_hub's cache."""
+    text = str(weights)
+    if text.startswith(HUB_SCHEME):
+        path = _resolve_hub(text, download)
+    else:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            path = _checkpoint_in(path)
+    refuse_pickle(path)
+    return ResolvedWeights(model, "custom", path, None, {})
+
+
+HUB_SCHEME = "hf://"
+HUB_WEIGHTS = "model.safetensors"
+# The files a foreign checkpoint needs beside it (its config, its tokenizer in either form), where the repo has them.
+HUB_SIBLINGS = ("config.json", "tokenizer.json", "vocab.json", "merges.txt")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _pickle_error(path: str | Path) -> WeightsError:
+    return WeightsError(
+        f"{path} is a PyTorch pickle checkpoint, and the zoo never unpickles files (loading a pickle can run any code); "
+        f"convert it once where you trust it, e.g. `transformers.AutoModelForCausalLM.from_pretrained(FOLDER)"
+        f".save_pretrained(FOLDER, safe_serialization=True)` writes model.safetensors, then pass that"
+    )
+
+
+def refuse_pickle(path: Path) -> None:
+    """A pickle (torch.save's zip or a raw pickle stream) is refused before anything reads it as safetensors."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if head[8:9] == b"{":  # a safetensors header starts at byte 8
+        return
+    if head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) \
+            or path.suffix in PICKLE_SUFFIXES:
+        raise _pickle_error(path)
+
+
+def _checkpoint_in(folder: Path) -> Path:
+    """The weights file of a folder in the hub's layout."""
+    if (folder / HUB_WEIGHTS).is_file():
+        return folder / HUB_WEIGHTS
+    if (folder / "pytorch_model.bin").is_file():
+        raise _pickle_error(folder / "pytorch_model.bin")
+    raise WeightsError(f"{folder} is a folder without {HUB_WEIGHTS}; pass the safetensors file itself or a folder "
+                       f"saved by save_pretrained(safe_serialization=True)")
 
 
 def _resolve_hub(uri: str, download: bool) -> Path:
-    reference, _, revision = uri.removeprefix("hf://").partition("@")
-    parts = reference.split("/")
-    if len(parts) < 3:
-        raise WeightsError(f"invalid hub reference {uri}: expected hf://owner/repo/file.safetensors@revision")
-    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    """hf://owner/repo[/file][@revision] (file defaults to model.safetensors) through huggingface_hub's cache."""
+    reference, _, revision = uri.removeprefix(HUB_SCHEME).partition("@")
+    parts = reference.strip("/").split("/")
+    if len(parts) < 2 or not all(parts):
+        raise WeightsError(f"invalid hub reference {uri}: expected hf://owner/repo[/file.safetensors][@revision]")
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:]) or HUB_WEIGHTS
+    if filename.endswith(PICKLE_SUFFIXES):
+        raise _pickle_error(uri)
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    def fetch(name: str) -> Path:
+        return Path(hf_hub_download(repo_id, name, revision=revision or None, local_files_only=not download))
 
     try:
-        path = Path(hf_hub_download(repo_id, filename, revision=revision or None, local_files_only=not download))
-    except LocalEntryNotFoundError:
+        path = fetch(filename)
+    except (LocalEntryNotFoundError, EntryNotFoundError) as exc:
+        pickled = Path(filename).with_name("pytorch_model.bin").as_posix()
+        if isinstance(try_to_load_from_cache(repo_id, pickled, revision=revision or None), str):
+            raise _pickle_error(f"{HUB_SCHEME}{repo_id}/{pickled}") from None
+        if not isinstance(exc, LocalEntryNotFoundError):  # (a subclass of EntryNotFoundError)
+            raise WeightsError(f"{uri}: the repo has no {filename}; name the safetensors file, e.g. hf://{repo_id}/{HUB_WEIGHTS}") from None
         raise WeightsError(
             f"{uri} is not in the Hugging Face cache and cannot be downloaded (offline or HF_HUB_OFFLINE=1); "
-            f"download it once with network access, or pass a local file with --weights"
+            f"download it once with network access (e.g. `hf download {repo_id}`), or pass a local file with --weights"
         ) from None
-    except (EntryNotFoundError, RepositoryNotFoundError) as exc:
-        raise WeightsError(f"{uri} does not exist on the hub: {type(exc).__name__}") from None
-    # The files a foreign checkpoint needs beside it (its config, its tokenizer), where the repo has them.
+    except (RepositoryNotFoundError, HFValidationError) as exc:
+        raise WeightsError(f"{uri} does not name a hub repo ({type(exc).__name__}); check owner/repo") from None
     for sibling in HUB_SIBLINGS:
         try:
-            hf_hub_download(repo_id, str(Path(filename).with_name(sibling)), revision=revision or None,
-                            local_files_only=not download)
+            fetch(Path(filename).with_name(sibling).as_posix())
         except (LocalEntryNotFoundError, EntryNotFoundError):
             pass
     return path

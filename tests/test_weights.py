@@ -115,9 +115,9 @@ def test_hub_reference_resolves_from_the_cache_offline(tmp_path, monkeypatch, ti
     assert resolved.sha256 == file_sha256(resolved.path)
 
 
-def test_hub_reference_needs_a_file_path():
-    with pytest.raises(WeightsError, match="expected hf://owner/repo/file"):
-        resolve(_hub_spec("hf://only-owner/repo"), "hub")
+def test_hub_reference_needs_owner_and_repo():
+    with pytest.raises(WeightsError, match=r"expected hf://owner/repo\[/file.safetensors\]\[@revision\]"):
+        resolve(_hub_spec("hf://only-owner@main"), "hub")
 
 
 PINNED_WEIGHTS = '''

@@ -30,6 +30,7 @@ from zoo.tensors import concrete_shape
 
 TEXT_METRIC_DESCRIPTIONS = METRIC_DESCRIPTIONS
 QUALITY_CHARACTERS_PER_EXAMPLE = 64  # `quality` scores a held-out prefix of examples x 64 characters
+LOGITS_PER_CALL = 1 << 25  # windows scored per decoder call are capped to keep logits near 128 MB
 
 
 class Decoder:
@@ -55,7 +56,11 @@ class Decoder:
         """ids (B, T) -> log-probabilities or logits (B, T, V) of the next token at each position, new state."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if self.kind == "cache":
-            outputs = self.backend.run({"input_ids": ids, **state})
+            # A backend that can keep outputs in its own memory (ONNX Runtime) hands the cache
+            # from one step to the next without copying it.
+            run_values = getattr(self.backend, "run_values", None)
+            feeds = {"input_ids": ids, **state}
+            outputs = run_values(feeds, keep=self.state_outputs) if run_values else self.backend.run(feeds)
             return outputs["logits"], {t.name: outputs[o] for t, o in zip(self.state_inputs, self.state_outputs)}
         steps = []
         for position in range(ids.shape[1]):
@@ -89,8 +94,10 @@ def generate(backend: Backend, prompt: list[int], max_new_tokens: int, temperatu
              seed: int = 0, batch: int = 1, on_token: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
     """Token ids (batch, max_new_tokens) continuing `prompt`, one graph call per new token.
 
-    A KV-cache decoder whose context fills up (`max_positions`) restarts from
-    the last half of its window."""
+    A KV-cache decoder reads at most `max_positions` tokens (the checkpoint's
+    context): a longer prompt keeps its last `max_positions`, and when the
+    context fills up the window slides: the decoder re-reads the last half of
+    it and continues (`context_note` says so to the user)."""
     if not prompt:
         raise ZooError("the prompt is empty; pass --prompt with at least one character")
     decoder = Decoder(backend)
@@ -119,6 +126,16 @@ def generate(backend: Backend, prompt: list[int], max_new_tokens: int, temperatu
     return np.stack(new, axis=1) if new else np.zeros((batch, 0), dtype=np.int64)
 
 
+def context_note(backend: Backend, prompt_length: int, max_new_tokens: int) -> str | None:
+    """What `generate` will do about the context window, when it has to do anything."""
+    limit = Decoder(backend).max_positions
+    if not limit or prompt_length + max_new_tokens <= limit:
+        return None
+    dropped = f"the prompt's first {prompt_length - limit} tokens are dropped; " if prompt_length > limit else ""
+    return (f"the model reads at most {limit} positions: {dropped}when they are full the window slides "
+            f"(generation re-reads the last {limit // 2} tokens and continues)")
+
+
 def model_tokenizer(options: dict[str, Any]) -> Tokenizer:
     from zoo.api import resolve_weights
 
@@ -137,13 +154,15 @@ def heldout_nats(backend: Backend, ids: list[int], streams: int = 16) -> tuple[f
     if decoder.kind == "cache":
         window = decoder.max_positions or 128
         stride = window // 2
+        vocab = backend.graph.outputs[0].shape[-1]
+        per_call = max(1, min(16, LOGITS_PER_CALL // (window * (vocab if isinstance(vocab, int) else 1024))))
         total, count = 0.0, 0
         starts = list(range(0, max(len(array) - window, 0) + 1, stride))
         if starts[-1] + window < len(array):
             starts.append(len(array) - window)
         scored_until = 0
-        for chunk in range(0, len(starts), 16):
-            group = starts[chunk : chunk + 16]
+        for chunk in range(0, len(starts), per_call):
+            group = starts[chunk : chunk + per_call]
             windows = np.stack([array[s : s + window] for s in group])
             logits, _ = decoder.feed(windows[:, :-1], decoder.initial_state(len(group)))
             logprobs = _log_softmax(logits)
@@ -220,6 +239,9 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         raise ZooError(f"--temperature {options['temperature']} is negative; pass 0 (greedy) or more")
     tokenizer = model_tokenizer(options)
     prompt = tokenizer.encode(options.get("prompt") or "\n")
+    note = context_note(backend, len(prompt), options.get("max_new_tokens", 200))
+    if note:
+        print(f"zoo: note: {note}", file=sys.stderr)
     streamer = _Streamer(tokenizer, prompt)
     tokens = generate(backend, prompt, options.get("max_new_tokens", 200), options.get("temperature", 0.8),
                       options.get("top_k", 40), options.get("seed", 0), on_token=streamer)

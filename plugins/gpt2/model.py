@@ -1,11 +1,12 @@
 """GPT-2 in plain PyTorch (after nanoGPT): token and position embeddings,
 pre-norm transformer blocks with causal self-attention and a GELU MLP, a final
-LayerNorm and a head tied to the token embedding.
+LayerNorm and a head tied to the token embedding (or a separate one).
 
 Every attention layer takes an optional cache of past keys and values and
 returns the extended cache, so one graph (`KVCacheDecoder`) serves the prompt
 (past length 0) and each following step. `from_hub_state_dict` maps Hugging
-Face GPT-2 checkpoints (Conv1D layout, `transformer.h.N...` names) onto it.
+Face GPT-2 checkpoints (Conv1D layout, `transformer.h.N...` names) onto it
+(`zoo.plugins.gpt2.hub`).
 """
 
 import math
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from zoo.plugins.gpt2.hub import ACTIVATION_NAMES, TANH_GELUS, from_hub_state_dict, is_hub_state_dict
 
 
 @dataclass
@@ -25,6 +28,24 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     layer_norm_epsilon: float = 1e-5
+    # The rest only differ from these defaults in foreign checkpoints (see `config_from_hub`).
+    n_inner: int | None = None  # MLP width; None means 4 * n_embd
+    activation: str = "gelu_new"  # one of ACTIVATION_NAMES
+    tie_word_embeddings: bool = True  # the head reuses wte; False gives it its own weight
+    scale_attn_weights: bool = True  # scores / sqrt(head_dim)
+    scale_attn_by_inverse_layer_idx: bool = False  # scores also / (layer index + 1)
+
+
+def _tanh_gelu(x):
+    if _exporting():
+        # The same tanh GELU, written in the order ONNX Runtime fuses into one FastGelu node
+        # (the exporter's own decomposition of F.gelu stays 8 separate nodes).
+        return x * 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+    return F.gelu(x, approximate="tanh")
+
+
+# What each Hugging Face `activation_function` name computes; the tanh forms are one function.
+ACTIVATIONS = {name: _tanh_gelu for name in TANH_GELUS} | {"gelu": F.gelu, "relu": F.relu, "silu": F.silu, "swish": F.silu}
 
 
 def _exporting() -> bool:
@@ -32,12 +53,15 @@ def _exporting() -> bool:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, layer_index: int = 0):
         super().__init__()
         self.n_head = config.n_head
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.dropout
+        head_dim = config.n_embd // config.n_head
+        self.scale = (1.0 / math.sqrt(head_dim) if config.scale_attn_weights else 1.0) / (
+            layer_index + 1 if config.scale_attn_by_inverse_layer_idx else 1)
 
     def forward(self, x, batch, length, past_key=None, past_value=None, mask=None):
         """x (batch * length, width). `mask` (T, past + T): True where a query may attend;
@@ -53,11 +77,11 @@ class CausalSelfAttention(nn.Module):
             # Plain attention for the ONNX graph: SDPA's export decomposition adds per-layer
             # reshapes and NaN guards (17 nodes a layer), while ONNX Runtime fuses this form
             # (key transpose and scale into one FusedMatMul). `mask` arrives additive here.
-            scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+            scores = torch.matmul(q, k.transpose(-2, -1)) * self.scale
             y = torch.matmul(torch.softmax(scores + mask, dim=-1), v)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
-                                               dropout_p=self.dropout if self.training else 0.0)
+                                               dropout_p=self.dropout if self.training else 0.0, scale=self.scale)
         y = y.transpose(1, 2).reshape(batch * length, width)
         return self.c_proj(y), k, v
 
@@ -65,25 +89,20 @@ class CausalSelfAttention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        inner = config.n_inner or 4 * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, inner)
+        self.c_proj = nn.Linear(inner, config.n_embd)
+        self.activation = ACTIVATIONS[config.activation]
 
     def forward(self, x):
-        x = self.c_fc(x)
-        if _exporting():
-            # The same tanh GELU, written in the order ONNX Runtime fuses into one FastGelu node
-            # (the exporter's own decomposition of F.gelu stays 8 separate nodes).
-            x = x * 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
-        else:
-            x = F.gelu(x, approximate="tanh")
-        return self.c_proj(x)
+        return self.c_proj(self.activation(self.c_fc(x)))
 
 
 class Block(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, layer_index: int = 0):
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, layer_index)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
@@ -100,8 +119,9 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
-        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.h = nn.ModuleList(Block(config, index) for index in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.lm_head = None if config.tie_word_embeddings else nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.apply(self._init_weights)
         # GPT-2's scaled init of the residual projections.
         for name, parameter in self.named_parameters():
@@ -112,7 +132,8 @@ class GPT(nn.Module):
     def _init_weights(module):
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
@@ -141,7 +162,8 @@ class GPT(nn.Module):
             key, value = (None, None) if past is None else past[index]
             x, key, value = block(x, batch, length, key, value, mask)
             present.append((key, value))
-        logits = F.linear(self.ln_f(x), self.wte.weight).view(batch, length, -1)  # tied head
+        head = self.wte.weight if self.lm_head is None else self.lm_head.weight
+        logits = F.linear(self.ln_f(x), head).view(batch, length, -1)
         return logits if past is None else (logits, present)
 
 
@@ -163,50 +185,12 @@ def kv_cache_decoder(model: GPT) -> KVCacheDecoder:
     return KVCacheDecoder(model).eval()
 
 
-_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-def from_hub_state_dict(state_dict: dict) -> dict:
-    """Hugging Face GPT-2 names and Conv1D (in, out) weights -> this module's names and
-    Linear (out, in) weights. Accepts the hub's bare names (`h.0...`) and
-    GPT2LMHeadModel's (`transformer.h.0...`); drops the attention-mask buffers and
-    the tied `lm_head.weight`."""
-    mapped = {}
-    for name, tensor in state_dict.items():
-        name = name.removeprefix("transformer.")
-        if name == "lm_head.weight" or name.endswith((".attn.bias", ".attn.masked_bias")):
-            continue
-        mapped[name] = tensor.t().contiguous() if name.endswith(_CONV1D) else tensor
-    return mapped
-
-
-def is_hub_state_dict(state_dict: dict) -> bool:
-    """Hub checkpoints either carry the `transformer.` prefix or, with bare names
-    like ours, store the MLP's input weight as Conv1D (n_embd, 4 * n_embd)."""
-    if any(name.startswith("transformer.") or name == "lm_head.weight" for name in state_dict):
-        return True
-    fc = state_dict.get("h.0.mlp.c_fc.weight")
-    return fc is not None and fc.shape[0] < fc.shape[1]
-
-
-def config_from_hub(hub_config: dict) -> dict:
-    """The fields of a hub config.json that this module's config takes."""
-    return {
-        "vocab_size": hub_config["vocab_size"],
-        "block_size": hub_config["n_positions"],
-        "n_layer": hub_config["n_layer"],
-        "n_head": hub_config["n_head"],
-        "n_embd": hub_config["n_embd"],
-        "layer_norm_epsilon": hub_config.get("layer_norm_epsilon", 1e-5),
-    }
-
-
 class GPT2(GPT):
     """GPT that also loads Hugging Face GPT-2 state dicts (mapped on the way in)."""
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
         if is_hub_state_dict(state_dict):
-            state_dict = from_hub_state_dict(state_dict)
+            state_dict = from_hub_state_dict(state_dict, tied=self.config.tie_word_embeddings)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
