@@ -173,18 +173,12 @@ def test_style_mixing_grid_takes_rows_coarse_and_columns_fine(tiny_stylegan):
     assert not np.allclose(mixed[0, 0], from_rows[0, 0], atol=1e-4)
 
 
-def test_truncation_on_a_model_without_it_is_a_clear_error(tmp_path):
-    from zoo.tasks.image_generation import run
+def test_truncation_and_style_mixing_are_stylegans_options_only(capsys):
+    from zoo.cli import main
 
-    class Backend:
-        name = "torch"
-        graph = zoo.get_spec("dcgan").graph()
-
-        def run(self, feeds):
-            raise AssertionError("must fail before sampling")
-
-    with pytest.raises(zoo.ZooError, match="no truncation input"):
-        run(zoo.get_spec("dcgan"), Backend(), {"n": 4, "seed": 0, "output": None, "truncation": 0.5})
+    assert [f"--{option.name}" for option in zoo.get_spec("stylegan").options] == ["--truncation", "--style-mix", "--mix-layer"]
+    assert main(["run", "dcgan", "--truncation", "0.5"]) == 2
+    assert "dcgan (image-generation) takes no option --truncation" in capsys.readouterr().err
 
 
 def test_data_parallel_training_is_refused_clearly(tmp_path):
