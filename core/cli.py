@@ -341,7 +341,8 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"{spec.name}: {spec.description}")
-    print(f"  task     {spec.task}")
+    task = registry().tasks.get(spec.task)
+    print(f"  task     {spec.task}" + (f" (data: {', '.join(task.data)})" if task and task.data else ""))
     print(f"  plugin   {info['plugin']}")
     print(f"  builder  {spec.builder}")
     print(f"  config   {json.dumps(spec.config)}")
@@ -601,12 +602,16 @@ def cmd_run(args) -> int:
 
 def cmd_eval(args) -> int:
     from zoo.api import get_spec, resolve_weights
-    from zoo.data import data_root
-    from zoo.tasks import task_function
+    from zoo.data import DATASETS, data_root, dataset_dir
+    from zoo.tasks import task_function, task_spec
 
     evaluate = task_function(get_spec(args.model), "evaluate")
+    root = data_root(args.data)
+    for name in task_spec(get_spec(args.model)).data:
+        if name in DATASETS:  # a missing data set is reported before a backend (perhaps an export) is made
+            dataset_dir(root, name)
     spec, backend = _open(args)
-    options = {**vars(args), "data": data_root(args.data)}
+    options = {**vars(args), "data": root}
     metrics = evaluate(spec, backend, options)
     card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
     if args.json:
