@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from zoo.hookspecs import hookimpl  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
-from zoo.specs import ExporterSpec, GraphSpec, ModelSpec, Option, TaskSpec, TensorSpec, TrainerSpec, WeightsSpec  # noqa: E402
+from zoo.specs import ExporterSpec, GraphSpec, ModelSpec, Option, Setting, TaskSpec, TensorSpec, TrainerSpec, WeightsSpec  # noqa: E402
 from zoo.api import build, get_spec, list_models, load, registry, resolve_weights  # noqa: E402
 from zoo.exporting import ExportJob  # noqa: E402
 from zoo.weights import file_sha256  # noqa: E402
@@ -26,6 +26,7 @@ __all__ = [
     "ModelSpec",
     "Option",
     "Recipe",
+    "Setting",
     "TaskSpec",
     "TensorSpec",
     "TrainOptions",

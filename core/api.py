@@ -23,9 +23,16 @@ def registry(reload: bool = False) -> Registry:
     """The registry of installed plugins, loaded once per process."""
     global _REGISTRY
     if _REGISTRY is None or reload:
-        config = load_config()
-        _REGISTRY = load_registry(disabled=config["plugins"]["disabled"], strict=config["plugins"]["strict"])
+        config = load_config()  # the core's sections: the targets' own are known once their plugins load
+        loaded = load_registry(disabled=config["plugins"]["disabled"], strict=config["plugins"]["strict"])
+        load_config(sections=loaded.config_sections())  # every section of every file and variable is checked now
+        _REGISTRY = loaded
     return _REGISTRY
+
+
+def configuration(overrides: dict[str, dict[str, Any]] | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """The merged configuration with the sections of every installed export target (`[trt]`, ...)."""
+    return load_config(overrides, cwd, sections=registry().config_sections())
 
 
 def list_models(pattern: str = "*", task: str | None = None) -> list[ModelSpec]:
@@ -99,9 +106,3 @@ def _hub_config(spec: ModelSpec, path: Path, metadata: dict[str, str]) -> dict[s
 
     return import_dotted(spec.hub_config)(json.loads(beside.read_text()))
 
-
-def export(name: str, target: str = "onnx", out: str | os.PathLike = "out", **options: Any) -> Path:
-    """Export `name` to a bundle under `out`; see `zoo.exporting.export_model`."""
-    from zoo.exporting import export_model
-
-    return export_model(name, target=target, out=Path(out), **options)

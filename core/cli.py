@@ -13,6 +13,9 @@ from typing import Any
 from zoo import __version__
 from zoo.errors import ZooError
 
+MODEL_HELP = "model name, optionally with a weights variant: NAME:VARIANT (see `zoo list`)"
+JSON_HELP = "print JSON for scripts"
+RUNTIMES = ("ort", "ort-mobile", "opencv", "trt")
 DATA_HELP = "the data root, the folder that holds mnist/, usps/, tinyshakespeare/ (default: $ZOO_DATA, else [data] root)"
 EXAMPLES = """examples:
   zoo list
@@ -35,10 +38,10 @@ WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a fold
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser(argv)
+        parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"), argv=argv)
         args, unknown = parser.parse_known_args(argv)
         if unknown:
-            _reject_unknown(parser, args, unknown)
+            _reject_unknown(parser, argv, unknown, args)
         if not getattr(args, "handler", None):
             parser.print_help()
             return 0
@@ -54,8 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _reject_unknown(parser: argparse.ArgumentParser, args, unknown: list[str]) -> None:
-    """An option the command does not take: for `zoo run`/`zoo eval`, name the model and where its options are."""
+def _command(argv: list[str]) -> str | None:
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str], args=None) -> None:
+    """Report unknown arguments with the usage of the command they were given to, and the nearest flag;
+    for `zoo run MODEL` / `zoo eval MODEL`, name the model and where its options are listed."""
+    import difflib
+
     command = getattr(args, "command", None)
     if command in ("run", "eval") and getattr(args, "model", None):
         from zoo.api import get_spec
@@ -63,12 +73,56 @@ def _reject_unknown(parser: argparse.ArgumentParser, args, unknown: list[str]) -
         spec = get_spec(args.model)
         raise ZooError(f"{spec.name} ({spec.task}) takes no option {unknown[0]}; "
                        f"`zoo {command} {args.model} --help` lists the options of its task and its own")
-    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+
+    command = parser
+    for token in argv:
+        choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), {})
+        if token in choices:
+            command = choices[token]
+    flags = [s for action in command._actions for s in action.option_strings if s.startswith("--") or len(s) == 2]
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    for word in unknown:
+        close = difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.5) if word.startswith("-") else []
+        if close:
+            message += f"; did you mean {close[0]}?"
+            break
+    command.error(message)
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The `zoo` parser. For `zoo run MODEL` and `zoo eval MODEL` in `argv`, it also takes the options of
-    MODEL's task and of MODEL itself, so `zoo run MODEL --help` lists them (parsing in two stages)."""
+class ZooParser(argparse.ArgumentParser):
+    """A command's parser; `epilog_function` computes its epilog when help is shown (it may read the registry)."""
+
+    def __init__(self, *args, epilog_function=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epilog_function = epilog_function
+
+    def format_help(self) -> str:
+        if self.epilog_function:
+            self.epilog = self.epilog_function()
+        return super().format_help()
+
+
+def _export_epilog() -> str:
+    from zoo.api import registry
+
+    lines = ["targets (--target):"]
+    for name, exporter in sorted(registry().exporters.items()):
+        lines.append(f"  {name:<8} {exporter.description} [precisions: {', '.join(exporter.precisions)}]")
+    lines += [
+        "precisions (--precision):",
+        "  fp32     float32, checked against PyTorch (default)",
+        "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
+        "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, kept only where faster, checked by the task metric",
+        "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
+    ]
+    return "\n".join(lines)
+
+
+def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `zoo` parser; with `target_flags`, `export` and `build-engine` also take the
+    flags export targets declare (loading the plugins, which listing commands skip). For
+    `zoo run MODEL` and `zoo eval MODEL` in `argv`, `run` and `eval` also take the options of
+    MODEL's task and of MODEL itself, so `zoo run MODEL --help` lists them (two-stage parsing)."""
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
@@ -76,7 +130,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aigc-zoo {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ZooParser)
 
     p = commands.add_parser("list", help="list installed models")
     p.add_argument("pattern", nargs="?", default="*", help="glob on model names, e.g. '*gan*'")
@@ -85,12 +139,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("info", help="show a model's spec and card")
-    p.add_argument("model", help="model name, optionally with a variant: NAME:VARIANT")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_info)
 
     p = commands.add_parser("plugins", help="list installed plugins and their load errors")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_plugins)
 
     p = commands.add_parser("new-plugin", help="write a new model plugin package to start from")
@@ -99,13 +153,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_new_plugin)
 
     p = commands.add_parser("train", help="train a model with its registered recipe")
-    p.add_argument("model")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="passes over the training data (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling (default: 0)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time (one process only)")
     p.add_argument("--limit", type=int, help="train on the first N examples only (smoke tests)")
@@ -118,33 +172,37 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
     p.set_defaults(handler=cmd_train)
 
-    p = commands.add_parser("export", help="export a model to a deployable bundle")
-    p.add_argument("model")
-    p.add_argument("--target", default="onnx", help="export target (see `zoo plugins`)")
-    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/")
-    p.add_argument("--precision", default="fp32")
+    p = commands.add_parser("export", help="export a model to a deployable bundle", epilog_function=_export_epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--target", default="onnx", help="export target, listed below (default: onnx)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/ (default: out)")
+    p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8, listed below (default: fp32)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
-    p.add_argument("--opset", type=int)
-    p.add_argument("--atol", type=float)
-    p.add_argument("--rtol", type=float)
-    p.add_argument("--exporter", choices=("dynamo", "torchscript"))
+    p.add_argument("--opset", type=int, help="ONNX opset (default: [export] opset)")
+    p.add_argument("--atol", type=float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
+    p.add_argument("--rtol", type=float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
-    _add_engine_arguments(p)
+    if target_flags:
+        _add_target_flags(p)
     p.set_defaults(handler=cmd_export)
 
     p = commands.add_parser("build-engine", help="build TensorRT engines for an exported ONNX bundle (on the GPU machine)")
     p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export NAME --target onnx`")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    _add_engine_arguments(p)
+    p.add_argument("--target", default="trt", help="the target that builds from the bundle (default: trt)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="engine precision (default: fp32)")
+    if target_flags:
+        _add_target_flags(p, building=True)
     p.set_defaults(handler=cmd_build_engine)
 
     model = _model_argument(argv or [])
     p = commands.add_parser("run", help="sample from or apply a model", epilog=MODEL_OPTIONS_EPILOG.format(command="run"))
     _add_backend_arguments(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents, noise and sampling (default: 0)")
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
     p.add_argument("--input-dir", type=Path, metavar="DIR",
                    help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
@@ -157,7 +215,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = commands.add_parser("eval", help="score a model on held-out data", epilog=MODEL_OPTIONS_EPILOG.format(command="eval"))
     _add_backend_arguments(p)
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     if model and argv[0] == "eval":
         _add_model_options(p, "eval", model)
     p.set_defaults(handler=cmd_eval, command="eval")
@@ -175,15 +233,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=lambda args: cmd_data_list(argparse.Namespace(data=None, json=False)))
 
     p = commands.add_parser("bench", help="time backends side by side")
-    p.add_argument("model")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
     p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--runs", type=int, default=50, help="timed runs per backend and batch; the median counts (default: 50)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read when an fp16/int8 export is validated on first use")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_bench)
     return parser
 
@@ -243,17 +301,61 @@ def _add_option(group, option, spec) -> None:
                        f"has; rename it in the plugin's spec") from None
 
 
-def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("TensorRT engines (default: [trt] in zoo.toml)")
-    group.add_argument("--min-batch", type=int, help="smallest batch of the optimization profile")
-    group.add_argument("--opt-batch", type=int, help="batch TensorRT tunes for")
-    group.add_argument("--max-batch", type=int, help="largest batch of the optimization profile")
-    group.add_argument("--timing-cache", type=Path, help="timing cache file reused across builds")
+def _target_flags(building: bool = False) -> dict[str, list[tuple[str, Any]]]:
+    """{"--max-batch": [(target, Setting), ...]}: the flags export targets declare."""
+    from zoo.api import registry
+
+    try:
+        exporters = registry().exporters
+    except ZooError:  # a broken config file: the command itself reports it in one line
+        return {}
+    flags: dict[str, list[tuple[str, Any]]] = {}
+    for name, exporter in sorted(exporters.items()):
+        if building and not exporter.build:
+            continue
+        for setting in exporter.settings:
+            if setting.flag:
+                flags.setdefault(setting.option, []).append((name, setting))
+    return flags
+
+
+def _add_target_flags(parser: argparse.ArgumentParser, building: bool = False) -> None:
+    groups: dict[str, Any] = {}
+    for option, owners in _target_flags(building).items():
+        target, setting = owners[0]
+        names = ", ".join(t for t, _ in owners)
+        group = groups.setdefault(names, parser.add_argument_group(
+            f"target {names} (default: [{names.replace(', ', '], [')}] in zoo.toml)"))
+        kind, metavar = type(setting.default), setting.key.upper()
+        if kind is bool:
+            group.add_argument(option, dest=f"flag{option}", action=argparse.BooleanOptionalAction, help=setting.help)
+        elif kind is list:
+            inner = type(setting.default[0]) if setting.default else str
+            group.add_argument(option, dest=f"flag{option}", type=inner, nargs="+", metavar=metavar, help=setting.help)
+        else:
+            group.add_argument(option, dest=f"flag{option}", type=kind, metavar=metavar, help=setting.help)
+
+
+def target_overrides(args, target: str, building: bool = False) -> dict[str, dict[str, Any]]:
+    """The config overrides of the target flags given on the command line; a flag of
+    another target is an error (it would be ignored)."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for option, owners in _target_flags(building).items():
+        value = getattr(args, f"flag{option}", None)
+        if value is None:
+            continue
+        mine = [setting for name, setting in owners if name == target]
+        if not mine:
+            owners_text = ", ".join(f"'{name}'" for name, _ in owners)
+            raise ZooError(f"{option} is a setting of target {owners_text}, not of '{target}'; drop it or use --target {owners[0][0]}")
+        overrides.setdefault(target, {})[mine[0].key] = value
+    return overrides
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model")
-    parser.add_argument("--backend", help="torch, onnx, onnx-int8, onnx-fp16, onnx-cuda, onnx-trt, trt, trt-fp16 or trt-int8 (default: [run] backend)")
+    parser.add_argument("model", help=MODEL_HELP)
+    parser.add_argument("--backend", help="torch, or a backend an export target provides: onnx, onnx-int8, onnx-fp16, "
+                        "onnx-cuda, onnx-trt, trt, trt-fp16, trt-int8, ... (default: [run] backend)")
     parser.add_argument("--weights", help=WEIGHTS_HELP)
 
 
@@ -407,10 +509,10 @@ def cmd_new_plugin(args) -> int:
     package = package_name(args.name)
     print(f"wrote {directory}/: pyproject.toml, README.md, {package}/ (__init__.py, model.py, train.py), tests/")
     print("next:")
-    print(f"  pip install -e {directory}")
+    print(f"  pip install -e '{directory}[test]'    # the plugin, and pytest for its tests")
     print(f"  zoo list {args.name}")
     print(f"  pytest {directory}")
-    print(f"  zoo train {args.name} --data DATA/mnist --out {directory}/{package}/weights/default.safetensors")
+    print(f"  zoo train {args.name} --data DIR --out {directory}/{package}/weights/default.safetensors   # DIR holds mnist/")
     print(f"  zoo export {args.name} --target onnx -o out/")
     return 0
 
@@ -495,7 +597,7 @@ def cmd_export(args) -> int:
             if value is not None
         }
     }
-    overrides["trt"] = _trt_overrides(args)
+    overrides.update(target_overrides(args, args.target))
     if args.check_only:
         from zoo.exporting import inspect_model
 
@@ -511,22 +613,10 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _trt_overrides(args) -> dict[str, Any]:
-    pairs = (
-        ("min_batch", getattr(args, "min_batch", None)),
-        ("opt_batch", getattr(args, "opt_batch", None)),
-        ("max_batch", getattr(args, "max_batch", None)),
-        ("timing_cache", str(args.timing_cache) if getattr(args, "timing_cache", None) else None),
-    )
-    return {key: value for key, value in pairs if value is not None}
-
-
 def cmd_build_engine(args) -> int:
-    from zoo.config import load_config
-    from zoo.export.trt import build_engines
+    from zoo.exporting import build_bundle
 
-    config = load_config({"trt": _trt_overrides(args)})
-    for line in build_engines(args.bundle, args.precision, config["trt"]):
+    for line in build_bundle(args.bundle, args.target, args.precision, target_overrides(args, args.target, building=True)):
         print(line)
     return 0
 

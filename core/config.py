@@ -3,9 +3,11 @@
 Layers, lowest first: the packaged zoo.toml, the user file ($ZOO_CONFIG or
 ~/.config/zoo/zoo.toml), ./zoo.toml, ZOO_<SECTION>_<KEY> environment
 variables (and the aliases below, such as ZOO_DATA), then command-line flags.
-A relative `[data] root` in a file is relative to that file. The packaged file is also the schema:
-a key it lacks or a value of another type is an error naming the file, the
-key and the expected type.
+A relative `[data] root` in a file is relative to that file. The packaged file
+is also the schema of the core's sections; each export target declares its
+own section (`ExporterSpec.settings`, `[trt]` for the TensorRT target),
+checked the same way: a key the schema lacks or a value of another type is an
+error naming the file, the key and the expected type.
 """
 
 from __future__ import annotations
@@ -53,18 +55,32 @@ def user_config_path() -> Path:
     return base / "zoo" / "zoo.toml"
 
 
-def load_config(overrides: dict[str, dict[str, Any]] | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    """The merged configuration; `overrides` are the CLI flags ({section: {key: value}})."""
+def load_config(
+    overrides: dict[str, dict[str, Any]] | None = None,
+    cwd: Path | None = None,
+    sections: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The merged configuration; `overrides` are the CLI flags ({section: {key: value}}).
+
+    `sections` are the export targets' own sections with their defaults
+    (`zoo.api.configuration()` passes those of the installed targets). Without
+    them only the core's sections are read and checked, and sections the core
+    does not know are skipped: the registry checks them once the plugins that
+    declare them are loaded.
+    """
     config = defaults()
+    for section, keys in (sections or {}).items():
+        config.setdefault(section, copy.deepcopy(keys))
     schema = copy.deepcopy(config)
+    skip = sections is None
     for path in (user_config_path(), (cwd or Path.cwd()) / "zoo.toml"):
         if path.is_file():
             layer = read_toml(path, "config file")
-            _merge(config, layer, schema, str(path))
+            _merge(config, layer, schema, str(path), skip)
             _anchor_paths(config, layer, path.parent)
     _merge(config, _from_environment(schema), schema, "environment")
     if overrides:
-        _merge(config, overrides, schema, "command line")
+        _merge(config, overrides, schema, "command line", skip)
     return config
 
 
@@ -109,8 +125,10 @@ def _toml_value(env: str, raw: str) -> Any:
         raise ConfigError(f"invalid {env}={raw!r}: not a number or list") from None
 
 
-def _merge(config: dict, layer: dict, schema: dict, source: str) -> None:
+def _merge(config: dict, layer: dict, schema: dict, source: str, skip_unknown_sections: bool = False) -> None:
     for section, values in layer.items():
+        if section not in schema and skip_unknown_sections:
+            continue
         if section not in schema:
             known = ", ".join(schema)
             raise ConfigError(f"invalid config {source}: unknown section [{section}]; known sections: {known}")

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.api import get_spec, load, registry, resolve_weights
-from zoo.config import load_config
+from zoo.api import configuration, get_spec, load, registry, resolve_weights
 from zoo.errors import UnavailableError, UnknownNameError
 from zoo.files import atomic_directory, ensure_writable_dir
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
@@ -24,10 +23,14 @@ BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 
 @dataclass
 class ExportJob:
-    """What an exporter receives: the loaded model and where to write.
+    """What an exporter receives: the loaded model, the configuration and where to write.
 
-    `config` is the merged [export] configuration; `out_dir` is a temporary
-    directory that becomes the bundle when the exporter returns.
+    `config` is the whole merged configuration ({section: {key: value}}, from
+    the packaged defaults, files, environment and flags), including every
+    target's own section; `export_config` is its `[export]` section and
+    `target_config` the section of the target running the job. `out_dir` is
+    a temporary directory that becomes the bundle when the exporter returns.
+    `options` carries per-call inputs that are not configuration (`data`).
     """
 
     spec: ModelSpec
@@ -39,6 +42,15 @@ class ExportJob:
     precision: str = "fp32"
     options: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    target: str = "onnx"
+
+    @property
+    def export_config(self) -> dict[str, Any]:
+        return self.config["export"]
+
+    @property
+    def target_config(self) -> dict[str, Any]:
+        return self.config.get(self.target, {})
 
     def graph_dir(self, graph: GraphSpec) -> Path:
         """Where a graph's files go: the bundle root for one-graph models, a folder per graph otherwise."""
@@ -85,8 +97,23 @@ def inspect_model(
         raise UnavailableError(f"target '{target}' has no --check-only report; run `zoo export {name} --target {target}`")
     if precision not in exporter.precisions:
         raise UnknownNameError(f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}")
+    config = configuration(config_overrides)
     bundle = cached_bundle(name, weights)
-    return import_dotted(exporter.inspect)(bundle, load_config(config_overrides), precision)
+    return import_dotted(exporter.inspect, f"the report of target '{target}'")(bundle, config, precision)
+
+
+def build_bundle(
+    bundle: Path, target: str, precision: str = "fp32", config_overrides: dict[str, dict[str, Any]] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """`zoo build-engine BUNDLE --target T`: the target adds its files to an existing ONNX bundle."""
+    exporter = registry().exporter(target)
+    if not exporter.build:
+        raise UnavailableError(f"target '{target}' builds nothing from a bundle; export with `zoo export NAME --target {target}`")
+    if precision not in exporter.precisions:
+        raise UnknownNameError(f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}")
+    config = configuration(config_overrides)
+    return import_dotted(exporter.build, f"the build function of target '{target}'")(Path(bundle), config, precision, log)
 
 
 def bundle_name(spec: ModelSpec, variant: str) -> str:
@@ -117,7 +144,7 @@ def export_model(
         reason = import_dotted(exporter.check, f"the check of target '{target}'")()
         if reason:
             raise UnavailableError(reason.replace("<model>", spec.name))
-    config = load_config(config_overrides)["export"]
+    config = configuration(config_overrides)
     out = ensure_writable_dir(Path(out))
     model = load(name, weights)
     resolved = model.zoo_weights
@@ -126,7 +153,7 @@ def export_model(
     from zoo import __version__
 
     with atomic_directory(bundle) as temporary:
-        job = ExportJob(spec, resolved.variant, model, sha256, config, temporary, precision, options or {}, log)
+        job = ExportJob(spec, resolved.variant, model, sha256, config, temporary, precision, options or {}, log, target)
         entries = import_dotted(exporter.export, f"the export function of target '{target}'")(job)
         manifest = {
             "format": BUNDLE_FORMAT,
@@ -182,7 +209,7 @@ def cached_bundle(
     spec = get_spec(reference)
     resolved = resolve_weights(reference, weights)
     sha256 = resolved.sha256 or file_sha256(resolved.path)
-    opset = load_config()["export"]["opset"]
+    opset = configuration()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"

@@ -83,6 +83,32 @@ class Registry:
     def task(self, name: str) -> TaskSpec:
         return self._lookup("tasks", name, "task", "zoo plugins")
 
+    def config_sections(self) -> dict[str, dict[str, Any]]:
+        """The configuration sections the export targets declare: {target: {key: default}}."""
+        return {name: {s.key: s.default for s in spec.settings} for name, spec in self.exporters.items() if spec.settings}
+
+    def backends(self) -> dict[str, tuple[str, str]]:
+        """Runtime backends the export targets provide: {backend: (target, dotted path of its opener)}."""
+        found: dict[str, tuple[str, str]] = {}
+        for target, spec in sorted(self.exporters.items()):
+            for backend, opener in spec.backends.items():
+                if backend in found:
+                    raise PluginError(
+                        f"backend '{backend}' is provided by both target '{found[backend][0]}' and target '{target}'; "
+                        f"disable one with ZOO_DISABLE_PLUGINS={self.owner('exporters', target)}"
+                    )
+                found[backend] = (target, opener)
+        return found
+
+    def backend(self, name: str) -> tuple[str, str]:
+        """(target, opener) of runtime backend `name`."""
+        table = self.backends()
+        if name not in table:
+            close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "use one of torch, " + ", ".join(table)
+            raise UnknownNameError(f"unknown backend '{name}'; {hint}")
+        return table[name]
+
     def find_models(self, pattern: str = "*", task: str | None = None) -> list[ModelSpec]:
         return [
             spec

@@ -9,24 +9,20 @@ never imports torch.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from zoo.errors import UnavailableError, UnknownNameError
+from zoo.errors import UnavailableError
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
 
-# "<runtime>[-<precision>]": onnx-int8 runs the int8 export on ONNX Runtime's CPU provider,
-# trt-fp16 an fp16 TensorRT engine. Reduced-precision exports are made and validated on first use.
-BACKENDS = (
-    "torch", "onnx", "onnx-fp16", "onnx-int8", "onnx-cuda", "onnx-cuda-fp16", "onnx-trt",
-    "trt", "trt-fp16", "trt-int8",
-)
-_PROVIDERS = {
+# ONNX Runtime providers of the core's own ONNX Runtime backends, by runtime name; targets
+# that provide other backends (TensorRT's) pass their providers and options to OnnxBackend.
+PROVIDERS = {
     "onnx": ["CPUExecutionProvider"],
     "onnx-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "onnx-trt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -69,17 +65,29 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """ONNX Runtime on an exported graph, with the providers `kind` names."""
+    """ONNX Runtime on an exported graph.
 
-    def __init__(self, path: Path, graph: GraphSpec, kind: str = "onnx", threads: int = 0):
+    `providers` lists ONNX Runtime execution providers, first choice first,
+    each a name or a (name, options) pair; by default those of PROVIDERS for
+    `kind`. ONNX Runtime falls back to a later provider silently when the
+    first cannot start (a missing CUDA library, an unsupported graph), so the
+    session's active provider is checked: a fallback is an error, or with
+    `on_fallback="warn"` one line on stderr.
+    """
+
+    def __init__(
+        self, path: Path, graph: GraphSpec, kind: str = "onnx", threads: int = 0,
+        providers: list[Any] | None = None, on_fallback: str = "fail",
+    ):
         try:
             import onnxruntime as ort
         except ImportError:
             raise UnavailableError("onnxruntime is not installed; pip install 'aigc-zoo[cpu]'") from None
-        wanted = _PROVIDERS[split_backend(kind)[0]]
-        if wanted[0] not in ort.get_available_providers():
+        wanted = providers or PROVIDERS[split_backend(kind)[0]]
+        first = wanted[0] if isinstance(wanted[0], str) else wanted[0][0]
+        if first not in ort.get_available_providers():
             raise UnavailableError(
-                f"backend '{kind}' needs ONNX Runtime's {wanted[0]}, which this installation lacks "
+                f"backend '{kind}' needs ONNX Runtime's {first}, which this installation lacks "
                 f"(available: {', '.join(ort.get_available_providers())}); use --backend onnx"
             )
         options = ort.SessionOptions()
@@ -88,6 +96,16 @@ class OnnxBackend:
             options.intra_op_num_threads = threads
         self.name, self.graph, self.path = kind, graph, Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=wanted)
+        active = self.session.get_providers()[0]
+        if active != first:
+            message = (f"backend '{kind}' asked ONNX Runtime for {first}, but the session runs on {active} "
+                       f"(ONNX Runtime fell back; its log at severity 0-2 says why)")
+            if on_fallback != "warn":
+                raise UnavailableError(message + "; use --backend onnx or fix the provider's installation")
+            import sys
+
+            print(f"zoo: warning: {message}", file=sys.stderr)
+        self.provider = active
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [t.name for t in self.graph.outputs]
@@ -110,9 +128,48 @@ class OnnxBackend:
         return {name: value if name in kept else value.numpy() for name, value in zip(names, results)}
 
 
+@dataclass
+class BackendRequest:
+    """What a target's backend opener receives (`ExporterSpec.backends`).
+
+    `name` is the backend asked for ("trt-fp16"), `precision` its suffix.
+    `bundle()` is the cached ONNX export of the model at a precision, made
+    and validated on first use; `config()` the merged configuration,
+    including every target's own section.
+    """
+
+    spec: ModelSpec
+    graph: GraphSpec
+    name: str
+    reference: str
+    weights: str | None = None
+    data: str | None = None
+
+    @property
+    def precision(self) -> str:
+        return split_backend(self.name)[1]
+
+    def bundle(self, precision: str = "fp32") -> Path:
+        from zoo.exporting import cached_bundle
+
+        return cached_bundle(self.reference, self.weights, precision, self.data)
+
+    def config(self) -> dict[str, Any]:
+        from zoo.api import configuration
+
+        return configuration()
+
+    def graph_file(self, bundle: Path) -> Path:
+        manifest = json.loads((Path(bundle) / "model.json").read_text())
+        return Path(bundle) / manifest["graphs"][self.graph.name]["file"]
+
+
 def check_backend(name: str) -> None:
-    if name not in BACKENDS:
-        raise UnknownNameError(f"unknown backend '{name}'; use one of {', '.join(BACKENDS)}")
+    """An unknown backend name is a one-line error listing the known ones."""
+    if name != "torch":
+        from zoo.api import registry
+
+        registry().backend(name)
 
 
 def open_backend(
@@ -124,10 +181,10 @@ def open_backend(
     model: Any = None,
     data: str | None = None,
 ) -> Backend:
-    """A backend for one graph of a model. ONNX backends use a cached export,
-    made on first use; `model` reuses an already loaded torch model; `data`
-    feeds the task metric that validates fp16/int8 exports."""
-    check_backend(backend)
+    """A backend for one graph of a model: "torch", or a backend an export target
+    provides (`onnx`, `onnx-int8`, `trt-fp16`, ...: `ExporterSpec.backends`), which
+    runs a cached export made on first use. `model` reuses an already loaded torch
+    model; `data` feeds the task metric that validates fp16/int8 exports."""
     graph_spec = spec.graph(graph)
     reference = reference or spec.name
     if backend == "torch":
@@ -135,16 +192,8 @@ def open_backend(
 
         model = model if model is not None else load(reference, weights)
         return TorchBackend(graph_module(model, graph_spec), graph_spec)
-    from zoo.exporting import cached_bundle
+    from zoo.api import registry
 
-    runtime, precision = split_backend(backend)
-    if runtime == "trt":
-        from zoo.export.trt import engine_backend
-
-        return engine_backend(cached_bundle(reference, weights), graph_spec, precision, backend)
-    from zoo.config import load_config
-
-    bundle = cached_bundle(reference, weights, precision, data)
-    manifest = json.loads((bundle / "model.json").read_text())
-    threads = load_config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
-    return OnnxBackend(bundle / manifest["graphs"][graph_spec.name]["file"], graph_spec, backend, threads=threads)
+    target, opener = registry().backend(backend)
+    request = BackendRequest(spec, graph_spec, backend, reference, weights, data)
+    return import_dotted(opener, f"the '{backend}' backend of target '{target}'")(request)

@@ -253,11 +253,11 @@ and the signature in `$package/__init__.py`.
 
 ## From nothing to an ONNX bundle
 
-    pip install -e .            # offline: pip install -e . --no-deps --no-build-isolation
+    pip install -e ".[test]"    # the plugin and pytest; offline: add --no-deps --no-build-isolation
     zoo list                    # shows $name
     zoo plugins                 # shows the plugin, its hooks and any errors
     pytest                      # conformance kit: spec, build, forward, ONNX export
-    zoo train $name --data /path/to/data/mnist --out $package/weights/default.safetensors
+    zoo train $name --data DIR --out $package/weights/default.safetensors   # DIR holds mnist/
     zoo info $name              # the card: data, command, wall time, metrics
     zoo export $name --target onnx -o out/
 

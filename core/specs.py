@@ -55,9 +55,13 @@ class GraphSpec:
     several graphs (an encoder and a decoder, two translation directions) list
     one `GraphSpec` each. `module` is a dotted path to a function
     `(model) -> torch.nn.Module` that returns the callable to export, taking
-    the inputs in order; None exports the model itself. `role` says what the
-    graph is to the model's task ("encoder", "mapping", "features", ...):
-    tasks find the graphs they need by role, never by name.
+    the inputs in order; None exports the model itself. `tolerances` loosens
+    or tightens the parity check of this graph (see `zoo.parity`): keys are
+    "*" (every output) or an output name, optionally suffixed "@fp16" or
+    "@int8" for reduced-precision targets; values hold "atol", "rtol" and
+    "mismatch" (the share of elements allowed outside atol + rtol * |ref|).
+    `role` says what the graph is to the model's task ("encoder", "mapping",
+    "features", ...): tasks find the graphs they need by role, never by name.
     """
 
     inputs: tuple[TensorSpec, ...]
@@ -68,6 +72,7 @@ class GraphSpec:
     postprocessing: dict[str, Any] = field(default_factory=dict)
     example_axes: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    tolerances: dict[str, dict[str, float]] = field(default_factory=dict)
     role: str = ""
 
     def axis_sizes(self, batch: int) -> dict[str, int]:
@@ -184,6 +189,26 @@ class TrainerSpec:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One key of an exporter's own configuration section, `[<exporter name>]`.
+
+    `default` fixes the type (bool, int, float, str or a list of them), which
+    is checked in files, environment variables (`ZOO_<SECTION>_<KEY>`) and
+    flags exactly like the core's sections. With `flag`, `zoo export` and
+    `zoo build-engine` also take it as `--<key with dashes>`.
+    """
+
+    key: str
+    default: Any
+    help: str = ""
+    flag: bool = False
+
+    @property
+    def option(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+
+@dataclass(frozen=True)
 class ExporterSpec:
     """An export target.
 
@@ -194,6 +219,14 @@ class ExporterSpec:
     given, is a dotted path to `inspect(bundle, config, precision) ->
     zoo.exporting.Report`: what the target would make of an ONNX bundle,
     computed without the target's runtime (`zoo export --check-only`).
+    `build`, when given, is a dotted path to `build(bundle, config, precision,
+    log) -> list[str]` that adds the target's files to an existing ONNX
+    bundle on the machine that runs them (`zoo build-engine BUNDLE --target
+    NAME`). `settings` declare the target's configuration section
+    `[NAME]` (and its flags); the job's `config` holds it after files,
+    environment and flags. `backends` maps the runtime backends the target
+    provides (`zoo run --backend NAME`) to dotted paths of
+    `open(request: zoo.runtime.BackendRequest) -> backend`.
     """
 
     name: str
@@ -202,6 +235,9 @@ class ExporterSpec:
     tasks: tuple[str, ...] = ()  # () applies to every task
     check: str | None = None
     inspect: str | None = None
+    build: str | None = None
+    settings: tuple[Setting, ...] = ()
+    backends: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
 
@@ -246,6 +282,12 @@ def validate_model_spec(spec: ModelSpec) -> None:
     for graph in spec.graphs:
         _check(graph.module is None or _DOTTED.match(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
         _check(graph.inputs and graph.outputs, f"model '{spec.name}': graph '{graph.name}' needs inputs and outputs")
+        outputs = {t.name for t in graph.outputs}
+        for key, values in graph.tolerances.items():
+            output, _, precision = key.partition("@")
+            _check(output == "*" or output in outputs, f"model '{spec.name}': graph '{graph.name}' has a tolerance for unknown output {output!r}")
+            _check(precision in ("", "fp16", "int8"), f"model '{spec.name}': tolerance key {key!r} may end in @fp16 or @int8 only")
+            _check(isinstance(values, dict) and set(values) <= {"atol", "rtol", "mismatch"}, f"model '{spec.name}': tolerance {key!r} must be a dict of atol, rtol, mismatch")
         for tensor in graph.inputs + graph.outputs:
             _check(tensor.dtype in DTYPES, f"model '{spec.name}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
             _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
@@ -269,6 +311,19 @@ def validate_exporter_spec(spec: ExporterSpec) -> None:
     _check(isinstance(spec, ExporterSpec), f"expected an ExporterSpec, got {type(spec).__name__}")
     _check(_NAME.match(spec.name or ""), f"exporter name {spec.name!r} is invalid")
     _check(_DOTTED.match(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
+    for path in (spec.check, spec.inspect, spec.build, *spec.backends.values()):
+        _check(path is None or _DOTTED.match(path), f"exporter '{spec.name}': {path!r} must be 'module:function'")
+    for backend in spec.backends:
+        _check(_NAME.match(backend) and backend != "torch", f"exporter '{spec.name}': backend name {backend!r} is invalid")
+    if spec.settings:
+        from zoo.config import defaults
+
+        _check(spec.name not in defaults(), f"exporter '{spec.name}': its settings would replace the core's [{spec.name}] section; rename the target")
+    for setting in spec.settings:
+        _check(isinstance(setting, Setting) and re.match(r"^[a-z][a-z0-9_]*$", setting.key or ""),
+               f"exporter '{spec.name}': settings must be zoo.Setting with lower_case keys, got {setting!r}")
+        _check(isinstance(setting.default, (bool, int, float, str, list)),
+               f"exporter '{spec.name}': setting '{setting.key}' needs a TOML default (bool, int, float, str or list)")
 
 
 def validate_task_spec(spec: TaskSpec) -> None:

@@ -12,10 +12,12 @@ import types
 
 class _CallablePackage(types.ModuleType):
     def __call__(self, name, target="onnx", out="out", **options):
-        """Export model `name` to `out/<bundle>` with `target`; see `zoo.api.export`."""
-        from zoo.api import export
+        """Export model `name` to `out/<bundle>` with `target`; see `zoo.exporting.export_model`."""
+        from pathlib import Path
 
-        return export(name, target=target, out=out, **options)
+        from zoo.exporting import export_model
+
+        return export_model(name, target=target, out=Path(out), **options)
 
 
 sys.modules[__name__].__class__ = _CallablePackage

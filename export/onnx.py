@@ -14,12 +14,16 @@ import numpy as np
 
 import zoo
 from zoo.export import precision
-from zoo.errors import UnavailableError, ValidationError, ZooError
-from zoo.runtime import OnnxBackend, TorchBackend, graph_module
+from zoo.errors import UnavailableError, ZooError
+from zoo.parity import Parity, Tolerance
+from zoo.runtime import BackendRequest, OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
 from zoo.tensors import example_inputs
 
 TRACE_BATCH = 2  # torch.export specialises axes of size 1, so trace with 2
+# "<runtime>[-<precision>]": onnx-int8 runs the int8 export on ONNX Runtime's CPU provider.
+# Reduced-precision exports are made and validated on first use.
+ONNX_RUNTIME_BACKENDS = ("onnx", "onnx-fp16", "onnx-int8", "onnx-cuda", "onnx-cuda-fp16")
 
 
 @zoo.hookimpl
@@ -30,10 +34,18 @@ def register_exporters(register):
             export="zoo.export.onnx:export",
             check="zoo.export.onnx:check",
             precisions=("fp32", "fp16", "int8"),
+            backends={name: "zoo.export.onnx:open_backend" for name in ONNX_RUNTIME_BACKENDS},
             description="ONNX graph validated against PyTorch, with manifest and test vectors; "
             "fp16/int8 validated by the task metric",
         )
     )
+
+
+def open_backend(request: BackendRequest) -> OnnxBackend:
+    """`--backend onnx[-cuda][-fp16|-int8]`: ONNX Runtime on the cached export at the backend's precision."""
+    bundle = request.bundle(request.precision)
+    threads = request.config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
+    return OnnxBackend(request.graph_file(bundle), request.graph, request.name, threads=threads)
 
 
 def check() -> str | None:
@@ -46,20 +58,21 @@ def check() -> str | None:
 
 def export(job: zoo.ExportJob) -> dict[str, Any]:
     """Export every graph of the model; return the manifest's "graphs" entry."""
+    precision.check_prerequisites(job.precision)  # before any tracing: a missing package is known now
     graphs = {}
     written = {}
     for graph in job.spec.graphs:
         folder = job.graph_dir(graph)
         path = folder / "model.onnx"
         module = graph_module(job.model, graph)
-        write_onnx(module, graph, path, job.config, job.metadata(graph))
-        written[graph.name] = (path, *validate(module, graph, path, job.config))
+        write_onnx(module, graph, path, job.export_config, job.metadata(graph))
+        written[graph.name] = (path, *validate(module, graph, path, job.export_config))
     if job.precision == "int8":
         precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()})
     for graph in job.spec.graphs:
         path, parity, vectors = written[graph.name]
         folder = path.parent
-        job.log(f"{job.spec.name}/{graph.name}: " + describe_parity(parity, job.config))
+        job.log(f"{job.spec.name}/{graph.name}: " + describe_parity(parity))
         reduced = None
         if job.precision != "fp32":
             reduced = precision.reduce_graph(job, graph, path)
@@ -80,10 +93,10 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
     reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
     if job.precision == "int8" and reduced and all(p == "fp32" for p in reduced):
         raise UnavailableError(
-            f"int8 made no graph of '{job.spec.name}' faster on this CPU (see the timings above), so the bundle would be "
-            f"fp32; export it with --precision fp32"
+            f"int8 is not faster for '{job.spec.name}' on this CPU: no graph ran faster as int8 (timings above); "
+            + precision.USE_FP32
         )
-    return {"opset": job.config["opset"], "exporter": job.config["exporter"], "graphs": graphs}
+    return {"opset": job.export_config["opset"], "exporter": job.export_config["exporter"], "graphs": graphs}
 
 
 def _symbolic_axes(graph: GraphSpec, dynamic_batch: bool) -> dict[str, dict[int, str]]:
@@ -195,54 +208,30 @@ def inline_constant_identities(model):
 def validate(module, graph: GraphSpec, path: Path, config: dict[str, Any]):
     """Compare ONNX Runtime with PyTorch on fresh random inputs at each batch size.
 
-    Returns the per-output parity report and the last (inputs, expected
-    outputs) pair for the test vectors; raises ValidationError when any
-    output is outside `atol + rtol * |torch|` or has another shape.
+    `config` is the [export] section. Returns the per-output parity report
+    and the last (inputs, expected outputs) pair for the test vectors;
+    raises ValidationError when an output is outside the tolerance (`[export]
+    atol/rtol`, or the graph's own `tolerances`) or has another shape.
     """
     torch_backend = TorchBackend(module, graph)
     onnx_backend = OnnxBackend(path, graph)
-    atol, rtol = config["atol"], config["rtol"]
     batches = config["validate_batch_sizes"] if config["dynamic_batch"] else [1]
-    report = {t.name: {"max_abs": 0.0, "max_rel": 0.0, "atol": atol, "rtol": rtol, "batch_sizes": batches} for t in graph.outputs}
-    failures = []
+    parity = Parity(graph, Tolerance(config["atol"], config["rtol"]))
     vectors = None
     for offset, batch in enumerate(batches):
         feeds = example_inputs(graph, batch, config["seed"] + 1 + offset)
         expected = torch_backend.run(feeds)
-        actual = onnx_backend.run(feeds)
-        for name, reference in expected.items():
-            produced = actual[name]
-            if produced.shape != reference.shape:
-                failures.append(f"output '{name}' has shape {produced.shape} in ONNX Runtime, {reference.shape} in PyTorch at batch {batch}")
-                continue
-            if reference.dtype.kind != "f":
-                mismatched = int((produced != reference).sum())
-                if mismatched:
-                    failures.append(f"output '{name}' differs in {mismatched} values at batch {batch}")
-                continue
-            error = np.abs(produced.astype(np.float64) - reference.astype(np.float64))
-            entry = report[name]
-            entry["max_abs"] = max(entry["max_abs"], float(error.max(initial=0.0)))
-            entry["max_rel"] = max(entry["max_rel"], float((error / (np.abs(reference) + 1e-12)).max(initial=0.0)))
-            if not np.all(error <= atol + rtol * np.abs(reference)):
-                failures.append(
-                    f"output '{name}' differs from PyTorch by max abs {error.max():.3g} at batch {batch} "
-                    f"(tolerance atol {atol:g} + rtol {rtol:g})"
-                )
+        parity.add(expected, onnx_backend.run(feeds), f" at batch {batch}")
         vectors = (feeds, expected)
-    for name, entry in report.items():
-        entry["passed"] = not any(f"'{name}'" in failure for failure in failures)
-    if failures:
-        raise ValidationError(
-            f"export of graph '{graph.name}' failed validation against PyTorch: {failures[0]}; the bundle was not written"
-        )
-    return report, vectors
+    parity.check("ONNX Runtime and PyTorch", "the export failed validation and the bundle was not written")
+    return parity.to_json(batch_sizes=batches), vectors
 
 
-def describe_parity(report: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:
+def describe_parity(report: dict[str, dict[str, Any]]) -> str:
     parts = [f"{name} max abs {e['max_abs']:.2e}, max rel {e['max_rel']:.2e}" for name, e in report.items()]
-    batches = ", ".join(str(b) for b in next(iter(report.values()))["batch_sizes"])
-    return f"ONNX Runtime vs PyTorch at batch {batches}: " + "; ".join(parts) + f" (atol {config['atol']:g}, rtol {config['rtol']:g}): ok"
+    first = next(iter(report.values()))
+    batches = ", ".join(str(b) for b in first["batch_sizes"])
+    return f"ONNX Runtime vs PyTorch at batch {batches}: " + "; ".join(parts) + f" (atol {first['atol']:g}, rtol {first['rtol']:g}): ok"
 
 
 def write_test_data(folder: Path, graph: GraphSpec, vectors) -> Path:

@@ -15,10 +15,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import zoo
-from zoo.errors import ValidationError, ZooError
+from zoo.errors import ZooError
+from zoo.parity import Tolerance, compare
 from zoo.runtime import OnnxBackend
 
 OPERATOR_CONFIG = "required_operators_and_types.config"
@@ -76,12 +75,10 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
         onnx_path = job.out_dir / entry["file"]
         ort_path, config_path = convert(onnx_path)
         inputs, expected = onnx_target.read_test_data(job.out_dir / entry["test_data"], entry)
-        actual = OnnxBackend(ort_path, graph).run(inputs)
-        atol, rtol = job.config["atol"], job.config["rtol"]
-        errors = {k: np.abs(actual[k].astype(np.float64) - v.astype(np.float64)) for k, v in expected.items()}
-        worst = max(float(e.max(initial=0.0)) for e in errors.values())
-        if not all(np.all(e <= atol + rtol * np.abs(expected[k])) for k, e in errors.items()):
-            raise ValidationError(f"the ORT-format graph '{name}' differs from the test vectors by {worst:.3g}; the bundle was not written")
+        parity = compare(graph, expected, OnnxBackend(ort_path, graph).run(inputs),
+                         Tolerance(job.export_config["atol"], job.export_config["rtol"]), job.precision)
+        parity.check("the ORT-format file and the bundle's test vectors")
+        worst = max(output.max_abs for output in parity.outputs.values())
         job.log(f"{job.spec.name}/{name}: ORT format reproduces the test vectors (max abs {worst:.2e})")
         entry["ort"] = {
             "file": str(ort_path.relative_to(job.out_dir)),

@@ -10,6 +10,7 @@ computed per call); "auto" builds both and keeps the faster one.
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import UnavailableError, ValidationError, ZooError
+from zoo.parity import Tolerance, compare
 from zoo.runtime import OnnxBackend
 from zoo.specs import GraphSpec, ModelSpec
 from zoo.tasks import Quality, quality_function
@@ -27,6 +29,7 @@ RECURRENT_OPS = ("GRU", "LSTM", "RNN")
 STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
 TIMING_BATCH = 8
 TIMING_RUNS = 30
+USE_FP32 = "use fp32 instead: `zoo export --precision fp32`, or `--backend onnx` for zoo run, eval and bench"
 MIN_SPEEDUP = 1.1  # int8 must beat fp32 by this factor to be kept: smaller gains are timing noise here
 
 
@@ -47,7 +50,7 @@ def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path]) -> None:
     if not any(quantizable(path) for path in graph_files.values()):
         raise UnavailableError(
             f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(INT8_OPS)} nodes, the only operators "
-            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); export it with --precision fp32"
+            f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); " + USE_FP32
         )
 
 
@@ -95,16 +98,25 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
             prepared.unlink()
 
 
+def check_prerequisites(precision: str) -> None:
+    """Fail at once, not after minutes of export work, when a package the precision needs is missing."""
+    needs = {"fp16": ("onnxconverter_common", "onnxconverter-common"), "int8": ("onnxruntime.quantization", "onnxruntime")}
+    if precision not in needs:
+        return
+    module, package = needs[precision]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise UnavailableError(f"--precision {precision} needs {package}, which is not installed: pip install {package}") from None
+
+
 def convert_fp16(path: Path, out: Path, label: str, keep_io_types: bool = True) -> None:
     """fp16 weights and activations; inputs and outputs stay float32 when `keep_io_types`."""
     import warnings
 
     import onnx
 
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        raise UnavailableError("fp16 conversion needs onnxconverter-common; pip install 'aigc-zoo[deploy]'") from None
+    from onnxconverter_common import float16
 
     model = onnx.load(str(path))
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST)
@@ -198,7 +210,7 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
     Returns the manifest's "precision" entry: what was converted, the
     timings that chose the int8 mode, and the task metric before and after.
     """
-    config, precision = job.config, job.precision
+    precision = job.precision
     fp32 = path.with_name("model.fp32.onnx")
     path.rename(fp32)
     entry: dict[str, Any] = {"precision": precision}
@@ -226,14 +238,14 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
 
 
 def _pick_int8(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
-    mode = job.config["int8_mode"]
+    mode = job.export_config["int8_mode"]
     modes = ["dynamic", "static"] if mode == "auto" else [mode]
     if mode not in ("auto", "dynamic", "static"):
         raise ZooError(f"export.int8_mode {mode!r} must be auto, dynamic or static")
     if not any(op in STATIC_INT8_OPS for op in quantizable(fp32)):
         modes = ["dynamic"]
     for candidate in modes:
-        quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.config)
+        quantize_graph(fp32, path.with_name(f"model.{candidate}.onnx"), graph, candidate, job.export_config)
     # One thread each: a two-thread session on a busy two-core machine waits for the other
     # core, which swamped the difference being measured (generator graphs timed 7x slower
     # than the synthesis graph they contain).
@@ -264,25 +276,22 @@ def _validate_drift(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, 
     """An auxiliary graph (a mapping network, one direction of a pair): the task metric is
     defined on the model's main graph only, so these are held to the same limit as a
     relative RMS difference from their fp32 outputs."""
-    feeds = example_inputs(graph, TIMING_BATCH * 8, job.config["seed"] + 11)
-    reference, reduced = OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds)
-    drift = {}
-    for name, value in reference.items():
-        value64 = value.astype(np.float64)
-        rms = float(np.sqrt(np.mean(value64**2))) or 1e-12
-        drift[name] = round(float(np.sqrt(np.mean((reduced[name].astype(np.float64) - value64) ** 2))) / rms, 6)
+    limit = job.export_config["max_quality_drop"]
+    feeds = example_inputs(graph, TIMING_BATCH * 8, job.export_config["seed"] + 11)
+    parity = compare(graph, OnnxBackend(fp32, graph).run(feeds), OnnxBackend(path, graph).run(feeds), Tolerance(limit), job.precision)
+    drift = {name: round(output.rel_rms, 6) for name, output in parity.outputs.items()}
     worst = max(drift.values())
-    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {job.config['max_quality_drop']:.0%})")
-    if worst > job.config["max_quality_drop"]:
+    job.log(f"{job.spec.name}/{graph.name}: {job.precision} vs fp32 relative RMS difference {worst:.2%} (limit {limit:.0%})")
+    if worst > limit:
         raise ValidationError(
             f"{job.precision} export of graph '{graph.name}' moves its outputs by {worst:.1%} RMS of fp32, over the "
-            f"{job.config['max_quality_drop']:.0%} limit (export.max_quality_drop); the bundle was not written"
+            f"{limit:.0%} limit (export.max_quality_drop); the bundle was not written"
         )
-    return {"relative_rms_vs_fp32": drift, "max_relative_rms": job.config["max_quality_drop"]}
+    return {"relative_rms_vs_fp32": drift, "max_relative_rms": limit}
 
 
 def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str, Any]:
-    config = job.config
+    config = job.export_config
     from zoo.data import data_root
 
     data = data_root(job.options.get("data"))

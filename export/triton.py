@@ -34,6 +34,11 @@ def register_exporters(register):
             export="zoo.export.triton:export",
             check="zoo.export.onnx:check",
             precisions=("fp32", "fp16", "int8"),
+            settings=(
+                zoo.Setting("max_batch_size", 64, "Triton's max_batch_size for graphs with a batch axis", flag=True),
+                zoo.Setting("preferred_batch_sizes", [8, 32], "batch sizes dynamic batching tries to form"),
+                zoo.Setting("max_queue_delay_us", 100, "how long dynamic batching waits to fill a batch"),
+            ),
             description="Triton Inference Server model repository (config.pbtxt + 1/model.onnx per graph)",
         )
     )
@@ -142,7 +147,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
         shutil.move(test_data, job.out_dir / name / "test_data_set_0")
         if len(job.spec.graphs) > 1 and source.parent != job.out_dir and not any(source.parent.iterdir()):
             source.parent.rmdir()
-        text = config_text(name, graph, job.options.get("triton") or _triton_config(), job.config["dynamic_batch"])
+        text = config_text(name, graph, job.target_config, job.export_config["dynamic_batch"])
         (job.out_dir / name / "config.pbtxt").write_text(text)
         checked = check_config(text, version / "model.onnx", graph)
         job.log(f"{job.spec.name}/{graph.name}: Triton model '{name}': {checked}")
@@ -151,10 +156,4 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
         repository[graph.name] = {"model": name, "config": f"{name}/config.pbtxt", "config_check": checked}
     entries["triton"] = repository
     return entries
-
-
-def _triton_config() -> dict[str, Any]:
-    from zoo.config import load_config
-
-    return load_config()["triton"]
 

@@ -23,6 +23,7 @@ import zoo
 from zoo.errors import ConfigError, UnavailableError, ValidationError, ZooError
 from zoo.exporting import Report, cache_root
 from zoo.files import atomic_file
+from zoo.runtime import BackendRequest, OnnxBackend
 from zoo.specs import GraphSpec
 from zoo.tensors import example_inputs
 
@@ -51,6 +52,17 @@ RotaryEmbedding Round STFT ScaledTanh Scan Scatter ScatterElements ScatterND Sel
 Size Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Tan Tanh TensorScatter ThresholdedRelu
 Tile TopK Transpose Trilu Unsqueeze Upsample Where Xor
 """.split())
+SETTINGS = (
+    zoo.Setting("min_batch", 1, "smallest batch of the optimization profile", flag=True),
+    zoo.Setting("opt_batch", 8, "batch TensorRT tunes for", flag=True),
+    zoo.Setting("max_batch", 64, "largest batch of the optimization profile", flag=True),
+    zoo.Setting("workspace_mb", 2048, "builder workspace memory pool, MiB", flag=True),
+    zoo.Setting("timing_cache", "", "timing cache reused across builds; \"\" means <cache dir>/tensorrt/timing.cache", flag=True),
+    zoo.Setting("calibration_batches", 8, "int8 calibration batches of opt_batch inputs"),
+    zoo.Setting("atol_fp32", 1e-3, "engine vs ONNX Runtime tolerance of fp32 engines"),
+    zoo.Setting("atol_fp16", 5e-2, "... of fp16 engines"),
+    zoo.Setting("atol_int8", 0.25, "... of int8 engines"),
+)
 PRECISION_FLAGS = {"fp32": [], "fp16": ["FP16"], "int8": ["INT8", "FP16"]}  # int8 falls back to fp16, not fp32
 
 
@@ -62,10 +74,29 @@ def register_exporters(register):
             export="zoo.export.trt:export",
             check="zoo.export.trt:check",
             inspect="zoo.export.trt:inspect",
+            build="zoo.export.trt:build_engines",
             precisions=("fp32", "fp16", "int8"),
+            settings=SETTINGS,
+            backends={
+                "trt": "zoo.export.trt:open_backend",
+                "trt-fp16": "zoo.export.trt:open_backend",
+                "trt-int8": "zoo.export.trt:open_backend",
+                "onnx-trt": "zoo.export.trt:open_onnx_trt",
+            },
             description="TensorRT engines beside the validated ONNX bundle (needs an NVIDIA GPU and TensorRT)",
         )
     )
+
+
+def open_backend(request: BackendRequest) -> "TrtBackend":
+    """`--backend trt[-fp16|-int8]`: an engine of the cached ONNX export, built and validated on first use."""
+    return engine_backend(request.bundle(), request.graph, request.precision, request.name, request.config()["trt"])
+
+
+def open_onnx_trt(request: BackendRequest) -> OnnxBackend:
+    """`--backend onnx-trt`: ONNX Runtime's TensorRT execution provider on the cached ONNX export."""
+    providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return OnnxBackend(request.graph_file(request.bundle()), request.graph, request.name, providers=providers)
 
 
 # -- what this machine has ---------------------------------------------------------------------------
@@ -369,17 +400,15 @@ class TrtBackend:
         return {t.name: np.asarray(outputs[t.name]) for t in self.graph.outputs}
 
 
-def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str) -> TrtBackend:
+def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str, trt_config: dict[str, Any]) -> TrtBackend:
     """A `precision` engine of the cached ONNX bundle's graph, built (and validated) on first use."""
     reason = missing()
     if reason:
         raise UnavailableError(f"backend '{name}' runs TensorRT engines and this machine has {reason}; use --backend onnx")
-    from zoo.config import load_config
-
     manifest = json.loads((Path(bundle) / "model.json").read_text())
     engine = manifest.get("engines", {}).get(graph.name, {}).get(precision)
     if engine is None:
-        build_engines(bundle, precision, load_config()["trt"])
+        build_engines(bundle, {"trt": trt_config}, precision)
         engine = json.loads((Path(bundle) / "model.json").read_text())["engines"][graph.name][precision]
     return TrtBackend(Path(bundle) / engine["file"], graph, name)
 
@@ -393,8 +422,6 @@ def profile_batches(input_shapes: dict[str, list[int | str]], trt: dict[str, Any
 
 def validate_engine(engine_path: Path, onnx_path: Path, graph: GraphSpec, batches: list[int], atol: float, seed: int) -> dict[str, Any]:
     """Engine vs ONNX Runtime on fresh example inputs at each of `batches`."""
-    from zoo.runtime import OnnxBackend
-
     engine, reference = TrtBackend(engine_path, graph), OnnxBackend(onnx_path, graph)
     report = {"atol": atol, "batch_sizes": batches, "max_abs": {}}
     for batch in batches:
@@ -457,18 +484,19 @@ def build_graph_engines(bundle: Path, manifest: dict[str, Any], precision: str, 
 
 def export(job: zoo.ExportJob) -> dict[str, Any]:
     """The ONNX bundle (validated against PyTorch), then engines built from it."""
-    from zoo.config import load_config
+    import dataclasses
+
     from zoo.export import onnx as onnx_target
 
-    fp32 = zoo.ExportJob(job.spec, job.variant, job.model, job.weights_sha256, job.config, job.out_dir, "fp32", job.options, job.log)
-    entries = onnx_target.export(fp32)
+    entries = onnx_target.export(dataclasses.replace(job, precision="fp32"))
     manifest = {"model": job.spec.name, **entries}
-    entries["engines"] = build_graph_engines(job.out_dir, manifest, job.precision, load_config()["trt"], job.log)
+    entries["engines"] = build_graph_engines(job.out_dir, manifest, job.precision, job.target_config, job.log)
     return entries
 
 
-def build_engines(bundle: Path, precision: str, trt_config: dict[str, Any]) -> list[str]:
+def build_engines(bundle: Path, config: dict[str, Any], precision: str = "fp32", log=print) -> list[str]:
     """`zoo build-engine BUNDLE`: engines for an existing ONNX bundle, recorded in its model.json."""
+    trt_config = config["trt"]
     bundle = Path(bundle)
     if not (bundle / "model.json").is_file():
         raise ZooError(f"{bundle} is not an exported bundle (no model.json); make one with `zoo export <model> --target onnx`")

@@ -1,6 +1,7 @@
 import pytest
 
 from conftest import assert_clean_error, zoo_cli
+from zoo.api import configuration
 from zoo.config import ConfigError, load_config
 
 
@@ -45,7 +46,7 @@ def test_environment_lists_and_booleans(monkeypatch):
 def test_invalid_file_names_file_key_and_type(tmp_path, text, fragments):
     (tmp_path / "zoo.toml").write_text(text)
     with pytest.raises(ConfigError) as error:
-        load_config(cwd=tmp_path)
+        configuration(cwd=tmp_path)
     assert str(tmp_path / "zoo.toml") in str(error.value)
     for fragment in fragments:
         assert fragment in str(error.value)

@@ -92,7 +92,7 @@ def test_sampling_with_a_seed_is_reproducible(name, backends):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_export_writes_a_validated_bundle(name, tmp_path):
-    bundle = zoo.api.export(name, out=tmp_path / "out")
+    bundle = zoo.export(name, out=tmp_path / "out")
     manifest = json.loads((bundle / "model.json").read_text())
     for graph in manifest["graphs"].values():
         assert all(entry["passed"] for entry in graph["parity"].values())
@@ -145,7 +145,7 @@ def test_gpt2_decoder_exports_a_graph_onnx_runtime_fuses(tmp_path):
     import onnx
     import onnxruntime as ort
 
-    bundle = zoo.api.export("gpt2", out=tmp_path / "out")
+    bundle = zoo.export("gpt2", out=tmp_path / "out")
     path = bundle / json.loads((bundle / "model.json").read_text())["graphs"]["decoder"]["file"]
     exported = [node.op_type for node in onnx.load(str(path)).graph.node]
     assert "IsNaN" not in exported and exported.count("Softmax") == zoo.api.get_spec("gpt2").config["n_layer"]

@@ -80,13 +80,20 @@ def test_its_shipped_weights_export_to_onnx_and_validate(site, tmp_path):
     np.testing.assert_allclose(denoised, outputs["denoised"], atol=1e-4, rtol=1e-3)
 
 
-def test_its_exporter_runs_from_the_command_line(site, tmp_path):
-    """The docs' exporter example (a torch.export .pt2 target), on a model of the zoo itself."""
-    result = zoo_cli("export", "dcgan", "--target", "pt2", "-o", tmp_path, env=site)
+def test_its_exporter_runs_from_the_command_line_with_its_own_flags(site, tmp_path):
+    """The docs' exporter example (a torch.export .pt2 target), on a model of the zoo itself;
+    `--trace-batch` and `--no-dynamic` are flags the target declares, not the zoo."""
+    help_text = zoo_cli("export", "--help", env=site).stdout
+    assert "target pt2 (default: [pt2] in zoo.toml)" in help_text and "--trace-batch" in help_text
+    result = zoo_cli("export", "dcgan", "--target", "pt2", "--trace-batch", "3", "--no-dynamic", "-o", tmp_path, env=site)
     assert result.returncode == 0, result.stderr
-    assert "reloaded .pt2 vs eager PyTorch" in result.stdout + result.stderr
+    assert "reloaded .pt2 vs eager PyTorch at batch 3" in result.stdout + result.stderr
     manifest = json.loads((tmp_path / "dcgan" / "model.json").read_text())
     assert manifest["target"] == "pt2" and (tmp_path / "dcgan" / manifest["graphs"]["model"]["file"]).is_file()
+    assert manifest["pt2"] == {"trace_batch": 3, "dynamic": False}
+    assert manifest["graphs"]["model"]["parity"]["image"]["batch_sizes"] == [3]
+    assert_clean_error(zoo_cli("export", "dcgan", "--target", "onnx", "--trace-batch", "3", "-o", tmp_path, env=site),
+                       "--trace-batch is a setting of target 'pt2', not of 'onnx'")
 
 
 def test_its_own_test_suite_passes(site, tmp_path):

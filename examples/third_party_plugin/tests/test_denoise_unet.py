@@ -32,6 +32,27 @@ def test_the_pt2_target_round_trips(tmp_path):
     torch.testing.assert_close(program(noisy), expected, atol=1e-5, rtol=1e-4)
 
 
+def test_the_pt2_target_reads_its_own_config_section(tmp_path, monkeypatch):
+    """[pt2] in zoo.toml and ZOO_PT2_* variables reach the exporter, checked like the zoo's own settings."""
+    from zoo.errors import ConfigError
+
+    weights = testing.save_random_weights("denoise-unet", tmp_path / "random.safetensors", width=4)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_PT2_TRACE_BATCH", "3")
+    bundle = zoo.export("denoise-unet", target="pt2", out=tmp_path / "out", weights=weights, log=lambda line: None)
+    manifest = json.loads((bundle / "model.json").read_text())
+    assert manifest["pt2"] == {"trace_batch": 3, "dynamic": True}
+    assert manifest["graphs"]["model"]["parity"]["denoised"]["passed"]
+    (tmp_path / "zoo.toml").write_text("[pt2]\ndynamic = 'yes'\n")
+    with pytest.raises(ConfigError, match="pt2.dynamic must be true or false"):
+        zoo.export("denoise-unet", target="pt2", out=tmp_path / "bad", weights=weights)
+    (tmp_path / "zoo.toml").write_text("[pt2]\ntrace_batch = 1\n")
+    monkeypatch.delenv("ZOO_PT2_TRACE_BATCH")
+    with pytest.raises(ConfigError, match="trace_batch must be 2 or more"):
+        zoo.export("denoise-unet", target="pt2", out=tmp_path / "bad", weights=weights)
+    assert not (tmp_path / "bad" / "denoise-unet").exists()
+
+
 @needs_mnist
 def test_a_few_training_steps_give_weights_that_load_and_export(tmp_path):
     weights = testing.train_briefly("denoise-unet", MNIST, tmp_path / "tiny.safetensors", steps=3, limit=64, width=4)
