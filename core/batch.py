@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.files import atomic_file, ensure_writable_dir
+from zoo.files import atomic_file, check_regular_file, ensure_writable_dir
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
 
 OUTPUT_NAME = "predictions.jsonl"
@@ -131,8 +131,12 @@ def prepare(spec: ModelSpec, options: dict[str, Any]) -> BatchJob:
         raise ZooError(f"--batch-size {batch_size} must be at least 1")
     if not input_dir.is_dir():
         raise ZooError(f"--input-dir {input_dir} is not a folder; pass the folder that holds the {task.kind}")
-    # A counting pass (nothing kept) gives the progress bar its total and fails early on an empty folder.
-    count = sum(1 for _ in iter_inputs(input_dir, task.suffixes))
+    # A counting pass (nothing kept) gives the progress bar its total and fails early on an empty
+    # folder, or on a FIFO or device named like a picture (reading it would hang).
+    count = 0
+    for path in iter_inputs(input_dir, task.suffixes):
+        check_regular_file(path, "input file", "remove it from the folder")
+        count += 1
     if count == 0:
         raise ZooError(
             f"--input-dir {input_dir} holds no {task.kind} ({', '.join(task.suffixes)}); "

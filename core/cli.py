@@ -7,10 +7,12 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from zoo import __version__
+from zoo.argtypes import OneLineParser, bounded_float, bounded_int, int_list, non_negative_float, non_negative_int, positive_float, positive_int, seed
 from zoo.errors import ZooError
 
 MODEL_HELP = "model name, optionally with a weights variant: NAME:VARIANT (see `zoo list`)"
@@ -37,7 +39,10 @@ WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a fold
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
+    from zoo.boundary import run_command
+
+    def command() -> int | None:
+        # `zoo run MODEL` and `zoo eval MODEL` read the registry to build their parser: inside the boundary.
         parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"), argv=argv)
         args, unknown = parser.parse_known_args(argv)
         if unknown:
@@ -46,15 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         args.argv = argv
-        return args.handler(args) or 0
-    except ZooError as exc:
-        print(f"zoo: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("zoo: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        return args.handler(args)
+
+    return run_command(command)
 
 
 def _command(argv: list[str]) -> str | None:
@@ -89,7 +88,7 @@ def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: l
     command.error(message)
 
 
-class ZooParser(argparse.ArgumentParser):
+class ZooParser(OneLineParser):
     """A command's parser; `epilog_function` computes its epilog when help is shown (it may read the registry)."""
 
     def __init__(self, *args, epilog_function=None, **kwargs):
@@ -112,7 +111,7 @@ def _export_epilog() -> str:
         "precisions (--precision):",
         "  fp32     float32, checked against PyTorch (default)",
         "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
-        "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, kept only where faster, checked by the task metric",
+        "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, checked by the task metric (the speed-up is reported)",
         "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
     ]
     return "\n".join(lines)
@@ -123,7 +122,7 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     flags export targets declare (loading the plugins, which listing commands skip). For
     `zoo run MODEL` and `zoo eval MODEL` in `argv`, `run` and `eval` also take the options of
     MODEL's task and of MODEL itself, so `zoo run MODEL --help` lists them (two-stage parsing)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="zoo",
         description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
         epilog=EXAMPLES,
@@ -156,19 +155,19 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
-    p.add_argument("--epochs", type=int, help="passes over the training data (default: the recipe's)")
-    p.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling (default: 0)")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps")
-    p.add_argument("--max-minutes", type=float, help="stop after this much training time (one process only)")
-    p.add_argument("--limit", type=int, help="train on the first N examples only (smoke tests)")
+    p.add_argument("--epochs", type=positive_int, help="passes over the training data (default: the recipe's)")
+    p.add_argument("--batch-size", type=positive_int, help="examples per step (default: the recipe's)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the recipe's)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of initialisation, shuffling and sampling (default: 0)")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many steps")
+    p.add_argument("--max-minutes", type=positive_float, help="stop after this much training time (one process only)")
+    p.add_argument("--limit", type=positive_int, help="train on the first N examples only (smoke tests)")
     p.add_argument("--device", help="cpu, cuda or auto (default: [train] device)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
-    p.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints")
+    p.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe hyper-parameter")
-    p.add_argument("--nproc-per-node", type=int, default=1, help="data-parallel processes on this machine (torchrun)")
-    p.add_argument("--nnodes", type=int, default=1, help="machines taking part (each runs the same command)")
+    p.add_argument("--nproc-per-node", type=positive_int, default=1, help="data-parallel processes on this machine (torchrun)")
+    p.add_argument("--nnodes", type=positive_int, default=1, help="machines taking part (each runs the same command)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
     p.set_defaults(handler=cmd_train)
 
@@ -179,11 +178,13 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     p.add_argument("-o", "--out", type=Path, default=Path("out"), help="folder that receives <model>/ (default: out)")
     p.add_argument("--precision", default="fp32", help="fp32, fp16 or int8, listed below (default: fp32)")
     p.add_argument("--weights", help=WEIGHTS_HELP)
-    p.add_argument("--opset", type=int, help="ONNX opset (default: [export] opset)")
-    p.add_argument("--atol", type=float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
-    p.add_argument("--rtol", type=float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
+    p.add_argument("--opset", type=positive_int, help="ONNX opset (default: [export] opset)")
+    p.add_argument("--atol", type=non_negative_float, help="absolute parity tolerance against PyTorch (default: [export] atol)")
+    p.add_argument("--rtol", type=non_negative_float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.add_argument("--force", action="store_true",
+                   help="write into an output folder that holds other files (files of the same names are replaced)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
     p.add_argument("--check-only", action="store_true", help="report what the target would make of the model; write nothing")
     p.add_argument("--json", action="store_true", help="with --check-only: print the report as JSON")
@@ -202,12 +203,12 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     model = _model_argument(argv or [])
     p = commands.add_parser("run", help="sample from or apply a model", epilog=MODEL_OPTIONS_EPILOG.format(command="run"))
     _add_backend_arguments(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents, noise and sampling (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the latents, noise and sampling (default: 0)")
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
     p.add_argument("--input-dir", type=Path, metavar="DIR",
                    help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
                         "that receives predictions.jsonl")
-    p.add_argument("--batch-size", type=int, default=64, help="with --input-dir: files per backend call (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="with --input-dir: files per backend call (default 64)")
     if model and argv[0] == "run":
         _add_model_options(p, "run", model)
     p.set_defaults(handler=cmd_run, command="run")
@@ -236,10 +237,10 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--weights", help=WEIGHTS_HELP)
     p.add_argument("--backends", default="torch,onnx", help="comma-separated, first is the baseline, e.g. torch,onnx,onnx-int8,trt-fp16")
-    p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
+    p.add_argument("--batch", type=int_list(minimum=1), default="1,64", help="comma-separated batch sizes")
     p.add_argument("--graph", help="which graph of a multi-graph model")
-    p.add_argument("--runs", type=int, default=50, help="timed runs per backend and batch; the median counts (default: 50)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
+    p.add_argument("--runs", type=positive_int, default=50, help="timed runs per backend and batch; the median counts (default: 50)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed runs first (default: 5)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read when an fp16/int8 export is validated on first use")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_bench)
@@ -247,7 +248,7 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
 
 
 MODEL_OPTIONS_EPILOG = "a model's task and the model itself add options: `zoo {command} MODEL --help` lists them"
-_OPTION_TYPES = {"str": str, "int": int, "float": float, "path": Path}
+_OPTION_TYPES = {"str": str, "path": Path}
 
 
 def _model_argument(argv: list[str]) -> str | None:
@@ -267,7 +268,7 @@ def _add_model_options(parser: argparse.ArgumentParser, command: str, model: str
     from zoo.api import get_spec
     from zoo.tasks import task_spec
 
-    spec = get_spec(model)
+    spec = get_spec(model).with_config()  # the default config's graphs: their input names
     task = task_spec(spec)
     groups = ((f"options of the {task.name} task", task.options), (f"options of {spec.name}", spec.options))
     for title, options in groups:
@@ -285,6 +286,15 @@ def _add_model_options(parser: argparse.ArgumentParser, command: str, model: str
                  f"(one example's values); {spec.name}'s inputs: {', '.join(inputs)}")
 
 
+def _option_type(option) -> Any:
+    """What parses an option's value: numbers are checked against the option's bounds as they are parsed."""
+    if option.type == "int":
+        return bounded_int(option.minimum, option.maximum)
+    if option.type == "float":
+        return bounded_float(option.minimum, option.maximum)
+    return _OPTION_TYPES[option.type]
+
+
 def _add_option(group, option, spec) -> None:
     help_text = option.help + (f" (fills graph input '{option.input}')" if option.input else "")
     if option.default is not None and option.type != "flag":
@@ -294,7 +304,7 @@ def _add_option(group, option, spec) -> None:
         if option.type == "flag":
             group.add_argument(flag, action="store_true", help=help_text)
         else:
-            group.add_argument(flag, type=_OPTION_TYPES[option.type], default=option.default, help=help_text,
+            group.add_argument(flag, type=_option_type(option), default=option.default, help=help_text,
                                choices=option.choices or None, metavar=option.metavar)
     except argparse.ArgumentError:
         raise ZooError(f"model '{spec.name}' or its task '{spec.task}' declares option {flag}, which `zoo` already "
@@ -426,16 +436,17 @@ def cmd_info(args) -> int:
         from zoo.weights import variant_spec
 
         variant_spec(spec, only)
+    shaped = _shaped_spec(args.model)
     info = {
         **_model_row(registry(), spec),
         "builder": spec.builder,
-        "config": spec.config,
+        "config": shaped.config,
         "trainer": spec.trainer,
         "task_config": spec.task_config,
         "options": [f"--{option.name}" for option in spec.options],
         "graphs": [
             {"name": g.name, "role": g.role, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
-            for g in spec.graphs
+            for g in shaped.graphs
         ],
         "variants": {name: {"uri": spec.weights[name].uri, "card": card} for name, card in variants.items()},
     }
@@ -447,7 +458,7 @@ def cmd_info(args) -> int:
     print(f"  task     {spec.task}" + (f" (data: {', '.join(task.data)})" if task and task.data else ""))
     print(f"  plugin   {info['plugin']}")
     print(f"  builder  {spec.builder}")
-    print(f"  config   {json.dumps(spec.config)}")
+    print(f"  config   {json.dumps(shaped.config)}")
     print(f"  trainer  {spec.trainer or '-'}")
     if spec.task_config:
         print(f"  task_config {json.dumps(spec.task_config)}")
@@ -480,6 +491,17 @@ def cmd_info(args) -> int:
             if metric in descriptions:
                 print(f"  {'':<18} ({descriptions[metric]})")
     return 0
+
+
+def _shaped_spec(reference: str):
+    """The spec resolved for the variant's weights when they are on disk, else for the default config."""
+    from zoo.api import get_spec, resolve
+    from zoo.errors import WeightsError
+
+    try:
+        return resolve(reference, download=False).spec
+    except WeightsError:
+        return get_spec(reference).with_config()
 
 
 def cmd_plugins(args) -> int:
@@ -544,8 +566,14 @@ def cmd_train(args) -> int:
     if (args.nproc_per_node > 1 or args.nnodes > 1) and args.max_minutes:
         raise ZooError("--max-minutes stops a single process only; with --nproc-per-node use --max-steps or --epochs")
     if (args.nproc_per_node > 1 or args.nnodes > 1) and not is_worker():
+        started = time.time()
         launch(args.argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
-        print(f"wrote {args.out} with {args.nproc_per_node * args.nnodes} processes")
+        processes = args.nproc_per_node * args.nnodes
+        if args.out.is_file() and args.out.stat().st_mtime >= started:
+            print(f"wrote {args.out} with {processes} processes")
+        else:  # rank 0 ran on another node and wrote the weights there
+            print(f"trained with {processes} processes; the node that ran rank 0 wrote the weights to {args.out} on "
+                  f"its own machine, this node wrote nothing")
         return 0
     try:
         card = train(
@@ -607,7 +635,7 @@ def cmd_export(args) -> int:
     options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
         args.model, args.target, args.out, precision=args.precision, weights=args.weights,
-        config_overrides=overrides, options=options,
+        config_overrides=overrides, options=options, force=args.force,
     )
     print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
     return 0
@@ -621,16 +649,16 @@ def cmd_build_engine(args) -> int:
     return 0
 
 
-def _open(args, graph: str | None = None):
-    from zoo.api import get_spec
+def _open(args, graph: str | None = None, resolved=None):
+    """The model resolved once from the weights `args` name, and a backend for one of its graphs."""
+    from zoo.api import resolve
     from zoo.config import load_config
     from zoo.runtime import open_backend
 
-    spec = get_spec(args.model)
+    resolved = resolved or resolve(args.model, args.weights)
     backend = args.backend or load_config()["run"]["backend"]
-    weights = str(args.weights) if args.weights else None
     data = str(args.data) if getattr(args, "data", None) else None
-    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights, data=data)
+    return resolved.spec, open_backend(resolved, backend, graph=graph, data=data)
 
 
 def _graph_choice(spec, options: dict[str, Any]) -> str | None:
@@ -671,21 +699,22 @@ def _fixed_inputs(spec, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_run(args) -> int:
-    from zoo.api import get_spec
+    from zoo.api import resolve
     from zoo.tasks import task_function
 
-    spec = get_spec(args.model)
+    resolved = resolve(args.model, args.weights)
+    spec = resolved.spec
     options = vars(args)
     options["inputs"] = _fixed_inputs(spec, options)
     graph = _graph_choice(spec, options)
     if args.input_dir is not None:
         from zoo.batch import prepare
 
-        job = prepare(spec, options)
-        print(job.run(_open(args, graph=graph)[1]))
+        job = prepare(spec, options)  # checked before an ONNX backend may export
+        print(job.run(_open(args, graph=graph, resolved=resolved)[1]))
         return 0
     run = task_function(spec, "run")
-    spec, backend = _open(args, graph=graph)
+    spec, backend = _open(args, graph=graph, resolved=resolved)
     print(run(spec, backend, options))
     return 0
 
@@ -748,26 +777,23 @@ def cmd_data_fetch(args) -> int:
 def cmd_bench(args) -> int:
     from tqdm import tqdm
 
-    from zoo.api import get_spec, load
+    from zoo.api import load, resolve
     from zoo.bench import format_table, measure
     from zoo.errors import UnavailableError
     from zoo.runtime import check_backend, open_backend
 
-    spec = get_spec(args.model)
+    resolved = resolve(args.model, args.weights)
+    spec = resolved.spec
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for name in backends:
         check_backend(name)
-    try:
-        batches = [int(b) for b in args.batch.split(",")]
-    except ValueError:
-        raise ZooError(f"--batch {args.batch!r} must be comma-separated integers, e.g. 1,64") from None
-    weights = str(args.weights) if args.weights else None
-    model = load(args.model, weights) if "torch" in backends else None
+    batches = args.batch
+    model = load(resolved) if "torch" in backends else None
     data = str(args.data) if args.data else None
     opened, skipped = [], []
     for name in backends:
         try:
-            opened.append(open_backend(spec, name, args.model, graph=args.graph, weights=weights, model=model, data=data))
+            opened.append(open_backend(resolved, name, graph=args.graph, loaded=model, data=data))
         except UnavailableError as exc:  # int8 without MatMul/Gemm/LSTM, TensorRT without a GPU: say so, bench the rest
             skipped.append({"backend": name, "reason": str(exc)})
     if not opened:

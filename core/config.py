@@ -26,6 +26,30 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# Numeric keys whose value must lie in a range (inclusive), checked in every layer.
+# ONNX opsets below 7 predate the operators any exported graph uses; 23 is the newest
+# that torch.onnx's exporters accept.
+RANGES = {
+    ("export", "opset"): (7, 23),
+    ("export", "atol"): (0.0, None),
+    ("export", "rtol"): (0.0, None),
+    ("export", "quality_examples"): (1, None),
+    ("export", "max_quality_drop"): (0.0, 1.0),
+    ("export", "calibration_examples"): (1, None),
+    ("export", "validate_batch_sizes"): (1, None),
+    ("trt", "min_batch"): (1, None),
+    ("trt", "opt_batch"): (1, None),
+    ("trt", "max_batch"): (1, None),
+    ("trt", "workspace_mb"): (1, None),
+    ("trt", "calibration_batches"): (1, None),
+    ("triton", "max_batch_size"): (1, None),
+    ("triton", "preferred_batch_sizes"): (1, None),
+    ("triton", "max_queue_delay_us"): (0, None),
+    ("run", "onnx_threads"): (0, None),
+    ("train", "checkpoint_every"): (1, None),
+    ("train", "log_every"): (1, None),
+}
+
 _ALIASES = {
     "ZOO_DATA": ("data", "root"),
     "ZOO_DISABLE_PLUGINS": ("plugins", "disabled"),
@@ -48,9 +72,15 @@ def defaults() -> dict[str, Any]:
         return read_toml(path, "packaged config")
 
 
-def user_config_path() -> Path:
-    if os.environ.get("ZOO_CONFIG"):
-        return Path(os.environ["ZOO_CONFIG"]).expanduser()
+def user_config_path() -> Path | None:
+    """$ZOO_CONFIG (which must exist; set it empty for no user file), else ~/.config/zoo/zoo.toml."""
+    if "ZOO_CONFIG" in os.environ:
+        if not os.environ["ZOO_CONFIG"]:
+            return None
+        path = Path(os.environ["ZOO_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"ZOO_CONFIG={os.environ['ZOO_CONFIG']} names no file; create it, or set ZOO_CONFIG= (empty) for no user config")
+        return path
     base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
     return base / "zoo" / "zoo.toml"
 
@@ -74,7 +104,7 @@ def load_config(
     schema = copy.deepcopy(config)
     skip = sections is None
     for path in (user_config_path(), (cwd or Path.cwd()) / "zoo.toml"):
-        if path.is_file():
+        if path is not None and path.is_file():
             layer = read_toml(path, "config file")
             _merge(config, layer, schema, str(path), skip)
             _anchor_paths(config, layer, path.parent)
@@ -143,7 +173,19 @@ def _merge(config: dict, layer: dict, schema: dict, source: str, skip_unknown_se
                 raise ConfigError(
                     f"invalid config {source}: {section}.{key} must be {_type_name(expected)}, got {value!r}"
                 )
+            _check_range(section, key, value, source)
             config[section][key] = float(value) if isinstance(expected, float) else value
+
+
+def _check_range(section: str, key: str, value: Any, source: str) -> None:
+    if (section, key) not in RANGES:
+        return
+    low, high = RANGES[(section, key)]
+    for item in value if isinstance(value, list) else [value]:
+        if (low is not None and item < low) or (high is not None and item > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            env = f"ZOO_{section}_{key}".upper()
+            raise ConfigError(f"invalid config {source}: {section}.{key} ({env}) = {value!r} must be {bound}")
 
 
 def _same_type(value: Any, expected: Any) -> bool:

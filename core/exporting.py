@@ -7,24 +7,27 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.api import configuration, get_spec, load, registry, resolve_weights
-from zoo.errors import UnavailableError, UnknownNameError
-from zoo.files import atomic_directory, ensure_writable_dir
+from zoo.api import ResolvedModel, configuration, load, registry, resolve
+from zoo.errors import UnavailableError, UnknownNameError, ZooError
+from zoo.files import atomic_directory, ensure_writable_dir, file_lock
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
-from zoo.weights import file_sha256
 
 BUNDLE_FORMAT = "aigc-zoo-bundle/1"
+
 
 
 @dataclass
 class ExportJob:
     """What an exporter receives: the loaded model, the configuration and where to write.
 
+    `spec` is the model's spec resolved for the weights being exported: its
+    `config` is theirs and its `graphs` have their real shapes.
     `config` is the whole merged configuration ({section: {key: value}}, from
     the packaged defaults, files, environment and flags), including every
     target's own section; `export_config` is its `[export]` section and
@@ -85,7 +88,7 @@ class Report:
 
 
 def inspect_model(
-    name: str,
+    name: str | ResolvedModel,
     target: str,
     weights: str | os.PathLike | None = None,
     config_overrides: dict[str, dict[str, Any]] | None = None,
@@ -121,7 +124,7 @@ def bundle_name(spec: ModelSpec, variant: str) -> str:
 
 
 def export_model(
-    name: str,
+    name: str | ResolvedModel,
     target: str = "onnx",
     out: Path = Path("out"),
     precision: str = "fp32",
@@ -129,15 +132,21 @@ def export_model(
     config_overrides: dict[str, dict[str, Any]] | None = None,
     options: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
+    force: bool = False,
+    out_flag: str = "-o",
 ) -> Path:
-    """Export model `name` (optionally "name:variant") to `out/<bundle>`; return the bundle path."""
-    reg = registry()
-    spec = get_spec(name)
-    exporter = reg.exporter(target)
+    """Export model `name` (optionally "name:variant", or a `ResolvedModel`) to `out/<bundle>`; return the bundle path.
+
+    An existing `out/<bundle>` is replaced only when it is a previous bundle of
+    the same model and variant (its model.json says so); a folder holding
+    anything else is refused unless `force` (see `zoo.files.atomic_directory`)."""
+    exporter = registry().exporter(target)
     if precision not in exporter.precisions:
         raise UnknownNameError(
             f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}"
         )
+    resolved = resolve(name, weights)
+    spec = resolved.spec
     if exporter.tasks and spec.task not in exporter.tasks:
         raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
     if exporter.check:
@@ -145,14 +154,17 @@ def export_model(
         if reason:
             raise UnavailableError(reason.replace("<model>", spec.name))
     config = configuration(config_overrides)
-    out = ensure_writable_dir(Path(out))
-    model = load(name, weights)
-    resolved = model.zoo_weights
-    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    out = ensure_writable_dir(Path(out), out_flag)
+    model = load(resolved)
+    sha256 = resolved.sha256
     bundle = out / bundle_name(spec, resolved.variant)
     from zoo import __version__
+    from zoo.bundles import is_bundle_of
 
-    with atomic_directory(bundle) as temporary:
+    def previous_bundle(path: Path) -> bool:
+        return is_bundle_of(path, spec.name, resolved.variant)
+
+    with atomic_directory(bundle, out_flag, previous_bundle, force, what=f"bundle of '{spec.name}'") as temporary:
         job = ExportJob(spec, resolved.variant, model, sha256, config, temporary, precision, options or {}, log, target)
         entries = import_dotted(exporter.export, f"the export function of target '{target}'")(job)
         manifest = {
@@ -165,7 +177,7 @@ def export_model(
             "precision": precision,
             "zoo_version": __version__,
             "weights_sha256": sha256,
-            "model_config": model.zoo_config,
+            "model_config": resolved.config,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **entries,
         }
@@ -195,7 +207,7 @@ def _code_fingerprint(spec: ModelSpec) -> str:
 
 
 def cached_bundle(
-    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
 ) -> Path:
     """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
 
@@ -206,19 +218,44 @@ def cached_bundle(
     """
     from zoo import __version__
 
-    spec = get_spec(reference)
-    resolved = resolve_weights(reference, weights)
-    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    resolved = resolve(reference, weights)
+    spec, sha256 = resolved.spec, resolved.sha256
     opset = configuration()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
-    if not (bundle / "model.json").is_file():
-        print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
+    if _cache_problem(bundle) is None:
+        return bundle
+    exports = ensure_writable_dir(folder.parent, "ZOO_CACHE_DIR")
+    with file_lock(exports / f".{folder.name}.lock", f"waiting for another zoo process exporting {resolved.reference} to the cache"):
+        problem = _cache_problem(bundle)  # another process may have filled it while this one waited
+        if problem is None:
+            return bundle
+        if folder.exists():
+            # The entry is the zoo's own (a truncated file, an edited manifest): rebuild it.
+            print(f"zoo: the cached export {bundle} is damaged ({problem}); exporting it again", file=sys.stderr)
+            shutil.rmtree(folder)
+        print(f"zoo: exporting {resolved.reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
         export_model(
-            reference, "onnx", folder, precision=precision, weights=weights,
+            resolved, "onnx", folder, precision=precision,
             options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
+            out_flag="ZOO_CACHE_DIR",
         )
     return bundle
+
+
+def _cache_problem(bundle: Path) -> str | None:
+    """Why a cache entry cannot be used as it is (None when every graph matches its sha256)."""
+    from zoo.bundles import graph_path, read_manifest
+
+    if not (bundle / "model.json").is_file():
+        return "missing"
+    try:
+        manifest = read_manifest(bundle)
+        for graph in manifest["graphs"]:
+            graph_path(bundle, manifest, graph)
+    except ZooError as exc:
+        return str(exc)
+    return None
 

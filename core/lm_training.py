@@ -16,7 +16,7 @@ from zoo.training import Recipe
 
 class LanguageModelRecipe(Recipe):
     """Subclasses set `make_tokenizer(text) -> (tokenizer, json_text)` and
-    `make_model(config) -> nn.Module` whose forward maps ids (B, T) to logits (B, T, V).
+    `make_model(self.config) -> nn.Module` whose forward maps ids (B, T) to logits (B, T, V).
 
     Recipe options (`--set`): `block` (window length in tokens), `budget_minutes`
     (stop after this much training time; 0 = no budget), `warmup` (steps),
@@ -33,10 +33,10 @@ class LanguageModelRecipe(Recipe):
     def make_model(self, config: dict[str, Any]):
         raise NotImplementedError
 
-    def __init__(self, config, options):
+    def __init__(self, spec, options):
         import torch
 
-        super().__init__(config, options)
+        super().__init__(spec, options)
         self.settings = self.recipe_options(self.defaults)
         text = read_text(options.data, "train")
         tokenizer, tokenizer_json = self.make_tokenizer(text)
@@ -47,7 +47,7 @@ class LanguageModelRecipe(Recipe):
         if options.limit:
             ids = ids[: options.limit]
         self.ids = torch.from_numpy(ids)
-        self.model = self.make_model(config).to(options.device)
+        self.model = self.make_model(self.config).to(options.device)
         decay = [p for p in self.model.parameters() if p.dim() >= 2]
         no_decay = [p for p in self.model.parameters() if p.dim() < 2]
         self.optimizer = torch.optim.AdamW(
@@ -111,12 +111,10 @@ class LanguageModelRecipe(Recipe):
 
     def evaluate(self):
         """Held-out bits per character through the exported graph's PyTorch module."""
-        from zoo.api import get_spec
         from zoo.runtime import TorchBackend, graph_module
         from zoo.tasks.text_generation import heldout_metrics
 
         self.model.eval()
         model = self.model.cpu()
-        spec = get_spec(self.spec_name)
-        graph = spec.graph()
+        graph = self.spec.graph()
         return heldout_metrics(TorchBackend(graph_module(model, graph), graph), self.tokenizer, self.options.data)

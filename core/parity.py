@@ -58,6 +58,7 @@ class OutputParity:
     shape_errors: list[str] = field(default_factory=list)
     _squared_error: float = 0.0
     _squared_reference: float = 0.0
+    first_outside: str = ""  # the `where` of the first call with elements outside the tolerance
 
     def add(self, reference: np.ndarray, candidate: np.ndarray, where: str = "") -> None:
         reference, candidate = np.asarray(reference), np.asarray(candidate)
@@ -75,7 +76,10 @@ class OutputParity:
         if reference.dtype.kind in "fc":  # ids, actions and masks get no relative slack: an id off by one is wrong
             allowed = allowed + self.tolerance.rtol * np.abs(np.where(finite, ref, 0.0))
         self.elements += error.size
-        self.mismatched += int((error > allowed).sum())
+        outside = int((error > allowed).sum())
+        if outside and not self.mismatched:
+            self.first_outside = where
+        self.mismatched += outside
         self.max_abs = max(self.max_abs, float(error.max(initial=0.0)))
         self.max_rel = max(self.max_rel, float((error / (np.abs(np.where(finite, ref, 0.0)) + 1e-12)).max(initial=0.0)))
         finite_error = np.where(np.isfinite(error), error, 0.0)
@@ -102,6 +106,7 @@ class OutputParity:
             return None
         extra = f", {self.nan} NaN" if self.nan else ""
         extra += f", {self.inf} Inf" if self.inf else ""
+        extra += f", first{self.first_outside}" if self.first_outside else ""
         return (
             f"max abs {self.max_abs:.3g}, {self.mismatch:.2%} of {self.elements} elements outside "
             f"atol {self.tolerance.atol:g} + rtol {self.tolerance.rtol:g}{extra} "

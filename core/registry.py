@@ -129,8 +129,16 @@ class Registry:
                 f"{label} '{name}' is registered by both plugin '{first}' and plugin '{second}'; "
                 f"disable one with ZOO_DISABLE_PLUGINS={second}"
             )
+        disabled = sorted(p.name for p in self.plugins.values() if p.disabled)
+        if name in disabled:
+            raise UnknownNameError(
+                f"unknown {label} '{name}': plugin '{name}' is disabled by ZOO_DISABLE_PLUGINS (or [plugins] disabled); "
+                f"remove it from that list to use it"
+            )
         close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
         hint_text = f"did you mean {', '.join(repr(c) for c in close)}?" if close else f"see `{hint}`"
+        if disabled:
+            hint_text += f"; plugins disabled by ZOO_DISABLE_PLUGINS (or [plugins] disabled): {', '.join(disabled)}"
         raise UnknownNameError(f"unknown {label} '{name}'; {hint_text}")
 
 
@@ -187,7 +195,7 @@ def load_registry(
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-        except Exception as exc:  # a broken plugin must not take the zoo down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the zoo down, even by exiting
             fail(info, f"failed to load: {_describe(exc)}")
             continue
         try:
@@ -199,6 +207,9 @@ def load_registry(
         info.hooks = sorted(
             caller.name for caller in pm.get_hookcallers(pm.get_plugin(ep.name)) or []
         )
+        for hook_name in _HOOKS:
+            if callable(getattr(plugin, hook_name, None)) and hook_name not in info.hooks:
+                fail(info, f"defines {hook_name} without @zoo.hookimpl, so it registers nothing; decorate it with @zoo.hookimpl")
 
     for hook_name, (kind, validate) in _HOOKS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -209,7 +220,7 @@ def load_registry(
                 impl.function(register=register)
             except PluginError as exc:
                 fail(info, f"registered an invalid spec: {exc}")
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 fail(info, f"raised in {hook_name}: {_describe(exc)}")
     for name, spec in registry.models.items():
         if spec.task not in registry.tasks:

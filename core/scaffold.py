@@ -18,7 +18,7 @@ from zoo import __version__
 from zoo.errors import ZooError
 from zoo.files import atomic_directory
 
-_VALID_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+_VALID_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
 
 PYPROJECT = '''\
 [build-system]
@@ -174,13 +174,13 @@ class ${cls}Recipe(zoo.Recipe):
         "heldout_mse": "mean squared reconstruction error on the 2,000 held-out MNIST images (pixels in [0, 1]); lower is better",
     }
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         images, _ = read_mnist(options.data, "train")
         if options.limit:
             images = images[: options.limit]
         self.images = to_tensor(images).to(options.device)
-        self.model = ${cls}(${cls}Config(**config)).to(options.device)
+        self.model = ${cls}(${cls}Config(**self.config)).to(options.device)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"
@@ -313,7 +313,7 @@ def plugin_files(name: str) -> dict[str, str]:
 
 def new_plugin(name: str, directory: Path | None = None) -> Path:
     """Write plugin package `name` into `directory` (default ./zoo-NAME); return the directory."""
-    if not _VALID_NAME.match(name):
+    if not _VALID_NAME.fullmatch(name):
         raise ZooError(f"plugin name {name!r} must be lower-case letters, digits, '-' or '_', starting with a letter")
     from zoo.api import registry
 
@@ -321,9 +321,7 @@ def new_plugin(name: str, directory: Path | None = None) -> Path:
     if name in reg.models:
         raise ZooError(f"model '{name}' is already registered by plugin '{reg.owner('models', name)}'; choose another name")
     directory = Path(directory or f"zoo-{name}")
-    if directory.exists() and any(directory.iterdir()):
-        raise ZooError(f"{directory} already exists and is not empty; choose another folder with --dir")
-    with atomic_directory(directory, "--dir") as temporary:
+    with atomic_directory(directory, "--dir", what="plugin package", can_force=False) as temporary:
         for relative, text in plugin_files(name).items():
             path = temporary / relative
             path.parent.mkdir(parents=True, exist_ok=True)

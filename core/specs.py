@@ -6,9 +6,10 @@ anything heavy, so listing and describing models never imports torch.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 from zoo.errors import PluginError
 
@@ -16,8 +17,8 @@ DTYPES = ("float32", "float16", "int64", "int32", "bool", "uint8")
 EXAMPLE_KINDS = ("normal", "uniform", "image", "integers")
 OPTION_TYPES = ("str", "int", "float", "path", "flag")
 COMMANDS = ("run", "eval")
-_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
-_DOTTED = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
+_DOTTED = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class Option:
     value fills for every example, in place of the value `zoo run` would draw
     at random (a class label, a truncation psi); `selects_graph` makes the
     value the name of the graph `zoo run` opens (a translation direction).
+    `minimum` and `maximum` bound an "int" or "float" value when the command
+    line is parsed.
     """
 
     name: str
@@ -102,6 +105,8 @@ class Option:
     input: str | None = None
     selects_graph: bool = False
     metavar: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def key(self) -> str:
@@ -135,16 +140,25 @@ class ModelSpec:
     `builder` is a dotted path to `build(**config) -> torch.nn.Module`;
     `config` holds the default hyper-parameters. `weights` maps variant names
     to `WeightsSpec`; "default" is used when none is asked for. `trainer`
-    names the registered trainer that produces the weights. `task` names a
-    registered `TaskSpec`; `task_config` holds what that task needs to know
-    about this model (the classifier that judges a generator, ...), and
-    `options` adds the model's own `zoo run` / `zoo eval` flags.
+    names the registered trainer that produces the weights.
+
+    `graphs` is either a tuple of `GraphSpec` (a model whose shapes never
+    change) or a dotted path "module:function" to a torch-free
+    `graphs(config: dict) -> Sequence[GraphSpec]`, for a model whose shapes
+    follow its config (a latent size, a vocabulary, a number of layers). The
+    core calls it once with the config stored in the weights actually used
+    (`zoo.resolve`), or with the config a run trains (`with_config`); code
+    downstream of that only ever sees the resolved tuple.
+
+    `task` names a registered `TaskSpec`; `task_config` holds what that task
+    needs to know about this model (the classifier that judges a generator,
+    ...), and `options` adds the model's own `zoo run` / `zoo eval` flags.
     """
 
     name: str
     task: str
     builder: str
-    graphs: tuple[GraphSpec, ...]
+    graphs: tuple[GraphSpec, ...] | str
     config: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, WeightsSpec] = field(default_factory=dict)
     trainer: str | None = None
@@ -160,7 +174,33 @@ class ModelSpec:
             return "default"
         return next(iter(self.weights), None)
 
+    @property
+    def resolved(self) -> bool:
+        """True when `graphs` is a tuple: fixed by the plugin, or resolved for one config."""
+        return not isinstance(self.graphs, str)
+
+    def with_config(self, config: dict[str, Any] | None = None) -> "ModelSpec":
+        """This spec for one config: `config` over the defaults, graphs resolved for it.
+
+        A graph function that fails, or returns graphs that do not validate,
+        raises PluginError naming the model and the function.
+        """
+        merged = {**self.config, **(config or {})}
+        if self.resolved:
+            return replace(self, config=merged)
+        function: Callable[[dict[str, Any]], Any] = import_dotted(self.graphs, f"the graphs function of model '{self.name}'")
+        try:
+            graphs = tuple(function(dict(merged)))
+        except Exception as exc:  # a plugin's bug or a config it cannot describe: one line, attributed
+            raise PluginError(f"the graphs function {self.graphs!r} of model '{self.name}' failed for config "
+                              f"{json.dumps(merged, default=str)}: {type(exc).__name__}: {exc}") from None
+        _check_graphs(self.name, graphs)
+        return replace(self, config=merged, graphs=graphs)
+
     def graph(self, name: str | None = None) -> GraphSpec:
+        if not self.resolved:
+            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
+                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
         if name is None:
             return self.graphs[0]
         for graph in self.graphs:
@@ -269,58 +309,130 @@ class TaskSpec:
     description: str = ""
 
 
+_HUB_URI = re.compile(r"hf://[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*(/[^@\s/][^@\s]*)?(@[\w.\-/]+)?")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_types(label: str, obj: Any, fields: dict[str, Any]) -> None:
+    """Each attribute of `obj` named in `fields` is an instance of the type(s) given."""
+    for name, expected in fields.items():
+        value = getattr(obj, name, None)
+        wanted = expected if isinstance(expected, tuple) else (expected,)
+        names = " or ".join("None" if t is type(None) else t.__name__ for t in wanted)
+        _check(isinstance(value, wanted), f"{label}: {name} must be {names}, got {type(value).__name__} {value!r:.60}")
+
+
+def _check_model_types(spec: ModelSpec) -> None:
+    """Wrong-typed fields fail at registration, not later in every command that reads them."""
+    label = f"model {spec.name!r}"
+    optional_str = (str, type(None))
+    _check_types(label, spec, {"name": str, "task": str, "builder": str, "graphs": (tuple, list, str), "config": dict,
+                               "weights": dict, "trainer": optional_str, "description": str, "package": str,
+                               "hub_config": optional_str})
+    for variant, weights in spec.weights.items():
+        _check(isinstance(weights, WeightsSpec), f"{label}: weights[{variant!r}] must be a WeightsSpec, got {type(weights).__name__}")
+        _check_types(f"{label} variant {variant!r}", weights, {"uri": str, "card": optional_str, "sha256": optional_str})
+        _check(not weights.uri.startswith("hf://") or _HUB_URI.fullmatch(weights.uri),
+               f"{label}: weights uri {weights.uri!r} must look like hf://owner/repo[/file.safetensors][@revision]")
+        _check(weights.sha256 is None or _SHA256.fullmatch(weights.sha256),
+               f"{label}: variant {variant!r} sha256 must be 64 lower-case hex digits")
+
+
 def validate_model_spec(spec: ModelSpec) -> None:
     """Raise PluginError naming the first problem of a model spec."""
     _check(isinstance(spec, ModelSpec), f"expected a ModelSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
-    _check(_NAME.match(spec.task or ""), f"model '{spec.name}': task {spec.task!r} must name a registered task")
-    _check(_DOTTED.match(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
-    _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
-    _check(spec.hub_config is None or _DOTTED.match(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
-    names = [g.name for g in spec.graphs]
-    _check(len(set(names)) == len(names), f"model '{spec.name}': graph names repeat: {names}")
-    for graph in spec.graphs:
-        _check(graph.module is None or _DOTTED.match(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
-        _check(graph.inputs and graph.outputs, f"model '{spec.name}': graph '{graph.name}' needs inputs and outputs")
+    _check_model_types(spec)
+    _check(_NAME.fullmatch(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
+    _check(_NAME.fullmatch(spec.task or ""), f"model '{spec.name}': task {spec.task!r} must name a registered task")
+    _check(_DOTTED.fullmatch(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
+    _check(spec.hub_config is None or _DOTTED.fullmatch(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
+    if isinstance(spec.graphs, str):
+        _check(_DOTTED.fullmatch(spec.graphs), f"model '{spec.name}': graphs {spec.graphs!r} must be a tuple of GraphSpec or 'module:function'")
+    else:
+        _check_graphs(spec.name, spec.graphs)
+    for variant in spec.weights:
+        _check(_NAME.fullmatch(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
+    _check(isinstance(spec.task_config, dict), f"model '{spec.name}': task_config must be a dict")
+    _validate_options(spec.options, f"model '{spec.name}'")
+    if not isinstance(spec.graphs, str):  # a graph function's inputs are known once it is resolved
+        inputs = {tensor.name for graph in spec.graphs for tensor in graph.inputs}
+        for option in spec.options:
+            _check(option.input is None or option.input in inputs,
+                   f"model '{spec.name}': option '{option.name}' fills input {option.input!r}, which no graph has")
+
+
+def _check_graph_types(label: str, graphs: Any) -> None:
+    optional_str = (str, type(None))
+    for graph in graphs:
+        _check(isinstance(graph, GraphSpec), f"{label}: graphs must hold GraphSpecs, got {type(graph).__name__}")
+        _check_types(f"{label} graph", graph, {"name": str, "inputs": (tuple, list), "outputs": (tuple, list),
+                                               "module": optional_str})
+        for tensor in (*graph.inputs, *graph.outputs):
+            _check(isinstance(tensor, TensorSpec), f"{label}: graph '{graph.name}' must hold TensorSpecs, got {type(tensor).__name__}")
+            _check_types(f"{label} graph '{graph.name}' tensor", tensor, {"name": str, "shape": (tuple, list), "dtype": str})
+            _check(all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in tensor.shape),
+                   f"{label}: tensor '{tensor.name}' has shape {tensor.shape!r}; use whole numbers and axis names")
+
+
+def _check_graphs(model: str, graphs: Any) -> None:
+    """Fixed graphs, or the graphs a graph function returned: types first, then meaning."""
+    _check(isinstance(graphs, (tuple, list)) and graphs, f"model '{model}': at least one graph is required")
+    _check_graph_types(f"model {model!r}", graphs)
+    names = [g.name for g in graphs]
+    _check(len(set(names)) == len(names), f"model '{model}': graph names repeat: {names}")
+    for graph in graphs:
+        _check(graph.module is None or _DOTTED.fullmatch(graph.module), f"model '{model}': graph module {graph.module!r} must be 'module:function'")
+        _check(graph.inputs and graph.outputs, f"model '{model}': graph '{graph.name}' needs inputs and outputs")
         outputs = {t.name for t in graph.outputs}
         for key, values in graph.tolerances.items():
             output, _, precision = key.partition("@")
-            _check(output == "*" or output in outputs, f"model '{spec.name}': graph '{graph.name}' has a tolerance for unknown output {output!r}")
-            _check(precision in ("", "fp16", "int8"), f"model '{spec.name}': tolerance key {key!r} may end in @fp16 or @int8 only")
-            _check(isinstance(values, dict) and set(values) <= {"atol", "rtol", "mismatch"}, f"model '{spec.name}': tolerance {key!r} must be a dict of atol, rtol, mismatch")
+            _check(output == "*" or output in outputs, f"model '{model}': graph '{graph.name}' has a tolerance for unknown output {output!r}")
+            _check(precision in ("", "fp16", "int8"), f"model '{model}': tolerance key {key!r} may end in @fp16 or @int8 only")
+            _check(isinstance(values, dict) and set(values) <= {"atol", "rtol", "mismatch"}, f"model '{model}': tolerance {key!r} must be a dict of atol, rtol, mismatch")
         for tensor in graph.inputs + graph.outputs:
-            _check(tensor.dtype in DTYPES, f"model '{spec.name}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
-            _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
-    for variant in spec.weights:
-        _check(_NAME.match(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
-    _check(isinstance(spec.task_config, dict), f"model '{spec.name}': task_config must be a dict")
-    _validate_options(spec.options, f"model '{spec.name}'")
-    inputs = {tensor.name for graph in spec.graphs for tensor in graph.inputs}
-    for option in spec.options:
-        _check(option.input is None or option.input in inputs,
-               f"model '{spec.name}': option '{option.name}' fills input {option.input!r}, which no graph has")
+            _check(tensor.dtype in DTYPES, f"model '{model}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
+            _check(tensor.example in EXAMPLE_KINDS, f"model '{model}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
+        for kind in ("preprocessing", "postprocessing"):
+            _check_processing(f"model '{model}': graph '{graph.name}' {kind}", getattr(graph, kind))
+
+
+def _check_processing(where: str, value: Any) -> None:
+    """The documented form: {key: {field: JSON value}}, the key a tensor name (or a note on the
+    whole graph, such as "environment"), so C++ programs and tasks can read `[key][field]`."""
+    _check(isinstance(value, dict), f"{where} must be a dict {{tensor name: {{field: value}}}}, got {type(value).__name__}")
+    for key, fields in value.items():
+        _check(isinstance(key, str), f"{where}: key {key!r} must be a string (a tensor name)")
+        _check(isinstance(fields, dict), f"{where}['{key}'] must be a dict {{field: value}}, got {type(fields).__name__} {fields!r}")
+        try:
+            json.dumps(fields)
+        except (TypeError, ValueError) as exc:
+            raise PluginError(f"{where}['{key}'] must hold JSON values (strings, numbers, lists, dicts): {exc}") from None
 
 
 def validate_trainer_spec(spec: TrainerSpec) -> None:
     _check(isinstance(spec, TrainerSpec), f"expected a TrainerSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"trainer name {spec.name!r} is invalid")
-    _check(_DOTTED.match(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
+    _check_types(f"trainer {spec.name!r}", spec, {"name": str, "recipe": str, "defaults": dict})
+    _check(_NAME.fullmatch(spec.name or ""), f"trainer name {spec.name!r} is invalid")
+    _check(_DOTTED.fullmatch(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
 
 
 def validate_exporter_spec(spec: ExporterSpec) -> None:
     _check(isinstance(spec, ExporterSpec), f"expected an ExporterSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"exporter name {spec.name!r} is invalid")
-    _check(_DOTTED.match(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
+    _check_types(f"exporter {spec.name!r}", spec, {"name": str, "export": str, "precisions": (tuple, list),
+                                                   "tasks": (tuple, list), "check": (str, type(None)),
+                                                   "inspect": (str, type(None))})
+    _check(_NAME.fullmatch(spec.name or ""), f"exporter name {spec.name!r} is invalid")
+    _check(_DOTTED.fullmatch(spec.export or ""), f"exporter '{spec.name}': export {spec.export!r} must be 'module:function'")
     for path in (spec.check, spec.inspect, spec.build, *spec.backends.values()):
-        _check(path is None or _DOTTED.match(path), f"exporter '{spec.name}': {path!r} must be 'module:function'")
+        _check(path is None or _DOTTED.fullmatch(path), f"exporter '{spec.name}': {path!r} must be 'module:function'")
     for backend in spec.backends:
-        _check(_NAME.match(backend) and backend != "torch", f"exporter '{spec.name}': backend name {backend!r} is invalid")
+        _check(_NAME.fullmatch(backend) and backend != "torch", f"exporter '{spec.name}': backend name {backend!r} is invalid")
     if spec.settings:
         from zoo.config import defaults
 
         _check(spec.name not in defaults(), f"exporter '{spec.name}': its settings would replace the core's [{spec.name}] section; rename the target")
     for setting in spec.settings:
-        _check(isinstance(setting, Setting) and re.match(r"^[a-z][a-z0-9_]*$", setting.key or ""),
+        _check(isinstance(setting, Setting) and re.fullmatch(r"[a-z][a-z0-9_]*", setting.key or ""),
                f"exporter '{spec.name}': settings must be zoo.Setting with lower_case keys, got {setting!r}")
         _check(isinstance(setting.default, (bool, int, float, str, list)),
                f"exporter '{spec.name}': setting '{setting.key}' needs a TOML default (bool, int, float, str or list)")
@@ -328,10 +440,10 @@ def validate_exporter_spec(spec: ExporterSpec) -> None:
 
 def validate_task_spec(spec: TaskSpec) -> None:
     _check(isinstance(spec, TaskSpec), f"expected a TaskSpec, got {type(spec).__name__}")
-    _check(_NAME.match(spec.name or ""), f"task name {spec.name!r} is invalid")
+    _check(_NAME.fullmatch(spec.name or ""), f"task name {spec.name!r} is invalid")
     for what in ("run", "evaluate", "quality", "batch"):
         path = getattr(spec, what)
-        _check((what != "run" and path is None) or _DOTTED.match(path or ""),
+        _check((what != "run" and path is None) or _DOTTED.fullmatch(path or ""),
                f"task '{spec.name}': {what} {path!r} must be 'module:attribute'")
     _validate_options(spec.options, f"task '{spec.name}'")
 
@@ -341,7 +453,7 @@ def _validate_options(options: tuple[Option, ...], owner: str) -> None:
     _check(len(set(names)) == len(names), f"{owner}: option names repeat: {names}")
     for option in options:
         _check(isinstance(option, Option), f"{owner}: options must be zoo.Option, got {type(option).__name__}")
-        _check(_NAME.match(option.name or ""), f"{owner}: option name {option.name!r} must be lower-case letters, digits, '-' or '_'")
+        _check(_NAME.fullmatch(option.name or ""), f"{owner}: option name {option.name!r} must be lower-case letters, digits, '-' or '_'")
         _check(option.type in OPTION_TYPES, f"{owner}: option '{option.name}' has type {option.type!r}, expected one of {', '.join(OPTION_TYPES)}")
         _check(option.commands and set(option.commands) <= set(COMMANDS),
                f"{owner}: option '{option.name}' has commands {option.commands!r}, expected some of {', '.join(COMMANDS)}")

@@ -9,9 +9,11 @@ problem:
 2. importing the plugin module does not import torch (nor numpy or onnx);
 3. the builder builds a torch module from the default config;
 4. the forward pass of every graph takes and returns what the `GraphSpec`
-   declares (names, shapes, dtypes), at batch 1 and 2;
-5. every shipped weights file loads, matches the sha256 of its card, and
-   its card has the fields `zoo info` shows;
+   declares (names, shapes, dtypes), at batch 1 and 2, for the graphs
+   resolved from the default config;
+5. every shipped weights file loads, matches the sha256 of its card, its
+   card has the fields `zoo info` shows, and the graphs resolved from the
+   config stored in it match the loaded model's forward pass;
 6. the core's ONNX pipeline exports every graph and validates it against
    PyTorch. A plugin without trained weights is exported with random
    weights (`save_random_weights`), so a freshly written plugin passes.
@@ -68,7 +70,7 @@ def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = No
     report.passed.append("light import")
     model = check_builds(name)
     report.passed.append("builds")
-    check_forward(spec, model)
+    check_forward(model.zoo_spec, model)
     report.passed.append("forward signature")
     shipped = check_shipped_weights(name)
     report.passed += [f"weights {name}:{variant}" for variant in shipped]
@@ -87,7 +89,8 @@ def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = No
 
 
 def check_spec(name: str):
-    """The registered spec, after checking it validates and its plugin loaded cleanly."""
+    """The registered spec, after checking it validates (graphs resolved from the
+    default config when they are a function) and its plugin loaded cleanly."""
     from zoo.api import registry
     from zoo.errors import ZooError
     from zoo.specs import validate_model_spec
@@ -96,6 +99,7 @@ def check_spec(name: str):
     try:
         spec = reg.model(name)
         validate_model_spec(spec)
+        spec.with_config()
     except ZooError as exc:
         raise ConformanceError(f"spec of model '{name}': {exc}") from None
     owner = reg.plugins.get(reg.owner("models", name))
@@ -151,7 +155,10 @@ def check_builds(name: str, **config: Any):
 
 
 def check_forward(spec, model, batches: tuple[int, ...] = (1, 2), seed: int = 0) -> None:
-    """Every graph's forward pass returns the declared outputs for inputs drawn from its signature."""
+    """Every graph's forward pass returns the declared outputs for inputs drawn from its signature.
+
+    `spec` must be resolved for the model's config: `model.zoo_spec` of a
+    model from `zoo.build` or `zoo.load`."""
     import numpy as np
     import torch
 
@@ -239,9 +246,10 @@ def check_shipped_weights(name: str) -> list[str]:
         if resolved.card["model"] != name:
             raise ConformanceError(f"card of {where} is for model '{resolved.card['model']}'")
         try:
-            load(f"{name}:{variant}")
+            model = load(f"{name}:{variant}")
         except ZooError as exc:
             raise ConformanceError(f"{where}: {exc}") from None
+        check_forward(model.zoo_spec, model, batches=(2,))
         checked.append(variant)
     return checked
 
@@ -256,9 +264,10 @@ def check_weights_file(name: str, path: str | os.PathLike) -> None:
 
     path = Path(path)
     try:
-        load(name, path)
+        model = load(name, path)
     except ZooError as exc:
         raise ConformanceError(f"weights {path}: {exc}") from None
+    check_forward(model.zoo_spec, model, batches=(2,))
     card = card_path(path)
     if card.is_file():
         content = read_toml(card, "model card")
@@ -271,30 +280,38 @@ def save_random_weights(name: str, path: str | os.PathLike, seed: int = 0, **con
     """Write a randomly initialised model `name` as a weights file (for export checks before training)."""
     import torch
 
-    from zoo.api import build, get_spec
+    from zoo.api import build
     from zoo.weights import save
 
     torch.manual_seed(seed)
     model = build(name, **config)
-    save(model.state_dict(), Path(path), name, {**get_spec(name).config, **config})
+    save(model.state_dict(), Path(path), name, model.zoo_config)
     return Path(path)
 
 
 def check_onnx_export(name: str, out: str | os.PathLike, weights: str | os.PathLike | None = None) -> Path:
-    """Export through the core's pipeline (which validates against PyTorch); check the bundle."""
-    from zoo.api import get_spec
+    """Export through the core's pipeline (which validates against PyTorch); check the bundle
+    describes the graphs resolved from the exported weights."""
+    from zoo.api import resolve
     from zoo.errors import ZooError
     from zoo.exporting import export_model
 
     try:
-        bundle = export_model(name, "onnx", Path(out), weights=weights, log=lambda line: None)
+        resolved = resolve(name, weights)
+        bundle = export_model(resolved, "onnx", Path(out), log=lambda line: None)
     except ZooError as exc:
         raise ConformanceError(f"onnx export of model '{name}': {exc}") from None
     manifest = json.loads((bundle / "model.json").read_text())
-    for graph in get_spec(name).graphs:
+    if manifest["model_config"] != resolved.config:
+        raise ConformanceError(f"onnx export of model '{name}': the manifest's config is not the weights' config")
+    for graph in resolved.graphs:
         entry = manifest["graphs"].get(graph.name)
         if entry is None or not (bundle / entry["file"]).is_file():
             raise ConformanceError(f"onnx export of model '{name}' wrote no file for graph '{graph.name}'")
+        declared = [t.to_json() for t in graph.inputs], [t.to_json() for t in graph.outputs]
+        if (entry["inputs"], entry["outputs"]) != declared:
+            raise ConformanceError(f"onnx export of model '{name}': the manifest's graph '{graph.name}' is not the "
+                                   f"graph resolved from the weights' config")
         failed = [output for output, parity in entry["parity"].items() if not parity["passed"]]
         if failed:
             raise ConformanceError(f"onnx export of model '{name}': outputs {failed} differ from PyTorch")

@@ -66,6 +66,10 @@ class CharTokenizer:
     def encode(self, text: str) -> list[int]:
         return [self.index.get(c, self.unknown) for c in text]
 
+    def unknown_characters(self, text: str) -> list[str]:
+        """The characters of `text` that `encode` would replace, each once, in order."""
+        return list(dict.fromkeys(c for c in text if c not in self.index))
+
     def decode(self, ids: list[int]) -> str:
         return "".join(self.chars[i] for i in ids)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from zoo.errors import ZooError
+from zoo.specs import ModelSpec
 
 # Per-recipe defaults a TrainerSpec may set and `zoo train` flags override.
 OPTION_DEFAULTS = {"epochs": 1, "batch_size": 64, "lr": 2e-4, "max_steps": None}
@@ -47,6 +48,9 @@ class TrainOptions:
 class Recipe:
     """How to train one model. Subclass it and register it with a TrainerSpec.
 
+    The recipe is given `spec`, the model's spec for the config this run
+    trains (the defaults with the `--set` model keys over them; its graphs
+    are resolved for that config), and reads `self.config` and `self.spec`.
     In `__init__`, set `self.networks` (name -> module: everything that is
     checkpointed), `self.optimizers` (name -> optimizer) and `self.shipped`
     (the key of the network whose weights ship). `data_description` and
@@ -59,10 +63,11 @@ class Recipe:
     # decoder halves), which a DistributedDataParallel wrapper does not forward.
     single_process = False
 
-    def __init__(self, config: dict[str, Any], options: TrainOptions):
+    def __init__(self, spec: ModelSpec, options: TrainOptions):
         if self.single_process and options.world_size > 1:
             raise ZooError(f"{type(self).__name__} trains in one process only; drop --nproc-per-node/--nnodes")
-        self.config = config
+        self.spec = spec
+        self.config = dict(spec.config)
         self.options = options
         self.networks: dict[str, Any] = {}
         self.optimizers: dict[str, Any] = {}
@@ -187,16 +192,16 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     torch.manual_seed(options.seed)
     # `--set key=value` on a model config key changes the architecture (for
     # example a narrow model for smoke tests); other keys are recipe options.
-    config = {**spec.config, **{k: v for k, v in options.hparams.items() if k in spec.config}}
-    recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(config, options)
+    trained = spec.with_config({k: v for k, v in options.hparams.items() if k in spec.config})
+    checkpoint = checkpoint_path(out)
+    if resume:
+        checkpoint_progress(checkpoint)  # refuse a bad checkpoint before the data is read
+    recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(trained, options)
     if rank.world_size > 1:
         torch.manual_seed(options.seed + rank.rank)
 
     epoch, step = 0, 0
-    checkpoint = checkpoint_path(out)
     if resume:
-        if not checkpoint.is_file():
-            raise ZooError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
         epoch, step = load_checkpoint(checkpoint, recipe)
     if rank.world_size > 1:
         recipe.distribute([rank.local_rank] if options.device.startswith("cuda") else None)
@@ -312,14 +317,29 @@ def save_checkpoint(path: Path, recipe: Recipe, epoch: int, step: int) -> None:
         save_file(tensors, str(temporary), metadata={"zoo.checkpoint": json.dumps(extra)})
 
 
+def checkpoint_progress(path: Path) -> dict[str, Any]:
+    """The epoch, step and optimizer state a checkpoint records, checked without loading a tensor."""
+    from zoo.weights import read_header
+
+    if not path.is_file():
+        raise ZooError(f"--resume: no checkpoint at {path}; start without --resume")
+    _, metadata = read_header(path)
+    if "zoo.checkpoint" not in metadata:
+        raise ZooError(f"--resume: {path} is not a training checkpoint (a plain weights file?); start without --resume")
+    try:
+        extra = json.loads(metadata["zoo.checkpoint"])
+    except json.JSONDecodeError:
+        extra = None
+    if not isinstance(extra, dict) or not {"epoch", "step", "optimizers"} <= extra.keys():
+        raise ZooError(f"--resume: the checkpoint {path} is corrupt; delete it and start without --resume")
+    return extra
+
+
 def load_checkpoint(path: Path, recipe: Recipe) -> tuple[int, int]:
     import torch
     from safetensors import safe_open
 
-    from zoo.weights import read_header
-
-    _, metadata = read_header(path)
-    extra = json.loads(metadata["zoo.checkpoint"])
+    extra = checkpoint_progress(path)
     tensors = {}
     with safe_open(str(path), framework="pt") as handle:
         for key in handle.keys():

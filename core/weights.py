@@ -188,31 +188,69 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+}
 def read_header(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """The tensor table and metadata of a safetensors file, checked for truncation."""
+    """The tensor table and metadata of a safetensors file, checked before anything is loaded:
+    a JSON object whose byte ranges tile the data exactly, string metadata, no pickle."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist; check the path or run `zoo train`")
+    refuse_pickle(path)
     size = path.stat().st_size
+    fix = "re-download or retrain it"
     with open(path, "rb") as handle:
         head = handle.read(8)
         if len(head) < 8:
-            raise WeightsError(f"weights file {path} is truncated or not safetensors ({size} bytes); re-download or retrain it")
+            raise WeightsError(f"weights file {path} is truncated or not safetensors ({size} bytes); {fix}")
         (length,) = struct.unpack("<Q", head)
         if length > min(size - 8, _MAX_HEADER):
-            raise WeightsError(f"weights file {path} is truncated or not safetensors (bad header length); re-download or retrain it")
+            raise WeightsError(f"weights file {path} is truncated or not safetensors (bad header length); {fix}")
         try:
             header = json.loads(handle.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise WeightsError(f"weights file {path} is corrupt (unreadable header); re-download or retrain it") from None
+            raise WeightsError(f"weights file {path} is corrupt (unreadable header); {fix}") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"weights file {path} is corrupt (its header is JSON but not a table of tensors); {fix}")
     metadata = header.pop("__metadata__", None) or {}
-    end = max((info["data_offsets"][1] for info in header.values()), default=0)
-    if 8 + length + end != size:
-        raise WeightsError(
-            f"weights file {path} is truncated or corrupt ({size} bytes, header promises {8 + length + end}); "
-            f"re-download or retrain it"
-        )
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise WeightsError(f"weights file {path} is corrupt (its metadata is not a table of strings); {fix}")
+    _check_byte_ranges(path, header, size - 8 - length, fix)
     return header, metadata
+
+
+def _check_byte_ranges(path: Path, header: dict[str, Any], data_size: int, fix: str) -> None:
+    """Every tensor's byte range matches its shape and dtype, and the ranges tile the data with no gap or overlap."""
+    ranges = []
+    for name, info in header.items():
+        try:
+            dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+            valid = all(isinstance(d, int) and d >= 0 for d in shape) and isinstance(begin, int) and isinstance(end, int)
+        except (KeyError, TypeError, ValueError):
+            valid = False
+        if not valid or not 0 <= begin <= end:
+            raise WeightsError(f"weights file {path} is corrupt (tensor '{name}' has a malformed entry); {fix}")
+        if dtype in _DTYPE_BYTES:
+            count = 1
+            for dim in shape:
+                count *= dim
+            if end - begin != count * _DTYPE_BYTES[dtype]:
+                raise WeightsError(
+                    f"weights file {path} is corrupt (tensor '{name}' {dtype}{list(shape)} needs "
+                    f"{count * _DTYPE_BYTES[dtype]} bytes, its byte range holds {end - begin}); {fix}"
+                )
+        ranges.append((begin, end))
+    position = 0
+    for begin, end in sorted(ranges):
+        if begin != position:
+            raise WeightsError(f"weights file {path} is corrupt (tensor byte ranges overlap or leave gaps); {fix}")
+        position = end
+    if position != data_size:
+        raise WeightsError(
+            f"weights file {path} is truncated or corrupt ({data_size} bytes of tensor data, header promises {position}); {fix}"
+        )
 
 
 def parameter_count(path: Path) -> int:
@@ -245,8 +283,15 @@ def verify(resolved: ResolvedWeights) -> dict[str, str]:
     return metadata
 
 
-def stored_config(metadata: dict[str, str]) -> dict[str, Any]:
-    return json.loads(metadata.get("zoo.config", "{}"))
+def stored_config(metadata: dict[str, str], path: Path | str = "the weights file") -> dict[str, Any]:
+    """The model config a zoo-written file carries in its `zoo.config` metadata."""
+    try:
+        config = json.loads(metadata.get("zoo.config", "{}"))
+    except json.JSONDecodeError:
+        config = None
+    if not isinstance(config, dict):
+        raise WeightsError(f"{path} carries a zoo.config that is not a JSON object; re-download or retrain it")
+    return config
 
 
 def save(state_dict: dict, path: Path, model: str, config: dict[str, Any]) -> str:

@@ -14,7 +14,8 @@ import numpy as np
 
 import zoo
 from zoo.export import precision
-from zoo.errors import UnavailableError, ZooError
+from zoo.boundary import check_interrupted, one_line
+from zoo.errors import ValidationError, ZooError
 from zoo.parity import Parity, Tolerance
 from zoo.runtime import BackendRequest, OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
@@ -90,12 +91,6 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
             "parity": parity,
             **({"reduced_precision": reduced} if reduced else {}),
         }
-    reduced = [g["reduced_precision"]["precision"] for g in graphs.values() if "reduced_precision" in g]
-    if job.precision == "int8" and reduced and all(p == "fp32" for p in reduced):
-        raise UnavailableError(
-            f"int8 is not faster for '{job.spec.name}' on this CPU: no graph ran faster as int8 (timings above); "
-            + precision.USE_FP32
-        )
     return {"opset": job.export_config["opset"], "exporter": job.export_config["exporter"], "graphs": graphs}
 
 
@@ -162,12 +157,19 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
                 **kwargs,
             )
     except Exception as exc:
-        first = " ".join(str(exc).split())[:300]
+        check_interrupted(exc)  # a Ctrl-C or a full disk is not the model's fault
+        first = one_line(exc)[:300]
         raise ZooError(
             f"torch.onnx could not export graph '{graph.name}' ({type(exc).__name__}: {first}); "
             f"try ZOO_EXPORT_EXPORTER=torchscript or fix the model's forward"
         ) from None
     model = onnx.load(str(path))
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != config["opset"]:
+        raise ZooError(
+            f"torch.onnx wrote graph '{graph.name}' at opset {written}, not the requested {config['opset']}; "
+            f"set export.opset (ZOO_EXPORT_OPSET, --opset) to one the exporter supports, such as {written}"
+        )
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
@@ -220,8 +222,14 @@ def validate(module, graph: GraphSpec, path: Path, config: dict[str, Any]):
     vectors = None
     for offset, batch in enumerate(batches):
         feeds = example_inputs(graph, batch, config["seed"] + 1 + offset)
-        expected = torch_backend.run(feeds)
-        parity.add(expected, onnx_backend.run(feeds), f" at batch {batch}")
+        expected, produced = torch_backend.run(feeds), onnx_backend.run(feeds)
+        for name, reference in expected.items():
+            if produced[name].dtype != reference.dtype:
+                raise ValidationError(
+                    f"export of graph '{graph.name}': output '{name}' is {produced[name].dtype} in ONNX Runtime and "
+                    f"{reference.dtype} in PyTorch; the export failed validation and the bundle was not written"
+                )
+        parity.add(expected, produced, f" at batch {batch}")
         vectors = (feeds, expected)
     parity.check("ONNX Runtime and PyTorch", "the export failed validation and the bundle was not written")
     return parity.to_json(batch_sizes=batches), vectors

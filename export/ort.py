@@ -50,6 +50,9 @@ def convert(onnx_path: Path) -> tuple[Path, Path]:
                 onnx_path, work, optimization_styles=[OptimizationStyle.Fixed], enable_type_reduction=True
             )
     except Exception as exc:
+        from zoo.boundary import check_interrupted
+
+        check_interrupted(exc)
         raise ZooError(f"ONNX Runtime could not convert {onnx_path.name} to the ORT format ({type(exc).__name__}: {exc}); use --target onnx") from None
     converted, config = work / f"{onnx_path.stem}.ort", work / f"{onnx_path.stem}.required_operators_and_types.config"
     if not converted.is_file() or not config.is_file():

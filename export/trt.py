@@ -22,6 +22,7 @@ import numpy as np
 import zoo
 from zoo.errors import ConfigError, UnavailableError, ValidationError, ZooError
 from zoo.exporting import Report, cache_root
+from zoo.bundles import contained, graph_path, read_manifest
 from zoo.files import atomic_file
 from zoo.runtime import BackendRequest, OnnxBackend
 from zoo.specs import GraphSpec
@@ -268,14 +269,14 @@ def readiness(path: Path) -> dict[str, Any]:
 
 def inspect(bundle: Path, config: dict[str, Any], precision: str) -> Report:
     """`zoo export NAME --target trt --check-only`: readiness and engine plan of every graph."""
-    manifest = json.loads((Path(bundle) / "model.json").read_text())
-    spec = zoo.get_spec(manifest["model"])
+    manifest = read_manifest(bundle)
+    spec = zoo.get_spec(manifest["model"]).with_config(manifest["model_config"])  # the bundle's own shapes
     lines = [f"TensorRT readiness of {manifest['model']} (ONNX opset {manifest['opset']}, {bundle}):"]
     data: dict[str, Any] = {"model": manifest["model"], "bundle": str(bundle), "graphs": {}}
     lacking = missing()
     data["this_machine"] = lacking or "can build engines"
     for name, entry in manifest["graphs"].items():
-        path = Path(bundle) / entry["file"]
+        path = graph_path(bundle, manifest, name)
         report = readiness(path)
         report["engine_plan"] = engine_plan(onnx_input_shapes(path), config["trt"], precision, spec.graph(name).example_axes)
         data["graphs"][name] = report
@@ -405,12 +406,12 @@ def engine_backend(bundle: Path, graph: GraphSpec, precision: str, name: str, tr
     reason = missing()
     if reason:
         raise UnavailableError(f"backend '{name}' runs TensorRT engines and this machine has {reason}; use --backend onnx")
-    manifest = json.loads((Path(bundle) / "model.json").read_text())
+    manifest = read_manifest(bundle)
     engine = manifest.get("engines", {}).get(graph.name, {}).get(precision)
     if engine is None:
         build_engines(bundle, {"trt": trt_config}, precision)
-        engine = json.loads((Path(bundle) / "model.json").read_text())["engines"][graph.name][precision]
-    return TrtBackend(Path(bundle) / engine["file"], graph, name)
+        engine = read_manifest(bundle)["engines"][graph.name][precision]
+    return TrtBackend(contained(Path(bundle), engine["file"], f"the {precision} engine of graph '{graph.name}'"), graph, name)
 
 
 def profile_batches(input_shapes: dict[str, list[int | str]], trt: dict[str, Any]) -> list[int]:
@@ -452,11 +453,11 @@ def build_graph_engines(bundle: Path, manifest: dict[str, Any], precision: str, 
     """Build, validate and write one engine per graph of an ONNX bundle; return the manifest's "engines"."""
     import tensorrt as trt
 
-    spec = zoo.get_spec(manifest["model"])
+    spec = zoo.get_spec(manifest["model"]).with_config(manifest["model_config"])  # the bundle's own shapes
     engines = dict(manifest.get("engines", {}))
-    for name, entry in manifest["graphs"].items():
+    for name in manifest["graphs"]:
         graph = spec.graph(name)
-        onnx_path = Path(bundle) / entry["file"]
+        onnx_path = graph_path(bundle, manifest, name)
         shapes = onnx_input_shapes(onnx_path)
         plan = engine_plan(shapes, trt_config, precision, graph.example_axes)
         calibrator = None
@@ -498,9 +499,7 @@ def build_engines(bundle: Path, config: dict[str, Any], precision: str = "fp32",
     """`zoo build-engine BUNDLE`: engines for an existing ONNX bundle, recorded in its model.json."""
     trt_config = config["trt"]
     bundle = Path(bundle)
-    if not (bundle / "model.json").is_file():
-        raise ZooError(f"{bundle} is not an exported bundle (no model.json); make one with `zoo export <model> --target onnx`")
-    manifest = json.loads((bundle / "model.json").read_text())
+    manifest = read_manifest(bundle)
     reason = check()
     if reason:
         raise UnavailableError(reason.replace("<model>", manifest.get("model", "<model>")))

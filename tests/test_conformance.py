@@ -83,3 +83,41 @@ def test_a_card_without_required_fields_fails():
     with pytest.raises(ConformanceError, match="lacks .*training.command"):
         testing.check_card({"model": "m", "file": "f", "sha256": "0", "parameters": 1, "data": "d", "config": {},
                             "metrics": {}, "training": {"seed": 0, "wall_time_s": 1.0, "machine": "x"}})
+
+
+# check_model itself must refuse, not only its single checks.
+
+
+def test_check_model_refuses_a_plugin_that_fails_parity(plugin_dir, tmp_path):
+    # Randomness drawn inside forward: PyTorch and ONNX Runtime draw different numbers.
+    plugin_dir("drifting", _model_source("drifting", forward="return self.scale * z + torch.randn_like(z)"))
+    with pytest.raises(ConformanceError, match="onnx export of model 'drifting'.*failed validation against PyTorch"):
+        testing.check_model("drifting", tmp_path)
+
+
+def test_check_model_refuses_a_plugin_that_returns_nan(plugin_dir, tmp_path):
+    plugin_dir("nan_out", _model_source("nan_out", forward="return self.scale * z * float('nan')"))
+    with pytest.raises(ConformanceError, match="output 'image' has NaN or infinite values"):
+        testing.check_model("nan_out", tmp_path)
+
+
+def test_check_model_refuses_shipped_weights_whose_card_has_another_sha256(plugin_dir, tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    # A plugin package (weights ship inside it), registered as plugin "carded".
+    source = _model_source("carded_pkg").replace('name="carded_pkg"', 'name="carded"').replace(
+        'outputs=(zoo.TensorSpec("image", ("batch", 4)),)),),',
+        'outputs=(zoo.TensorSpec("image", ("batch", 4)),)),),\n'
+        '        weights={"default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml")},')
+    site = plugin_dir("carded_dist", "", entry_points={"carded": "carded_pkg"})
+    package = site / "carded_pkg"
+    (package / "weights").mkdir(parents=True)
+    (package / "__init__.py").write_text(source)
+    save_file({"scale": np.ones(4, np.float32)}, str(package / "weights" / "default.safetensors"),
+              metadata={"zoo.model": "carded", "zoo.config": "{}"})
+    (package / "weights" / "default.card.toml").write_text(
+        f'model = "carded"\nfile = "default.safetensors"\nsha256 = "{"0" * 64}"\nparameters = 4\ndata = "none"\n'
+        'config = {}\nmetrics = {}\n[training]\ncommand = "zoo train carded"\nseed = 0\nwall_time_s = 1.0\nmachine = "x"\n')
+    with pytest.raises(ConformanceError, match="weights carded:default: checksum mismatch"):
+        testing.check_model("carded", tmp_path, export=False)

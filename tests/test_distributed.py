@@ -34,13 +34,14 @@ def build(features):
 class Recipe(zoo.Recipe):
     """Deterministic: fixed data, no noise, plain SGD, so data parallelism must not change the result."""
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         import torch
         data = torch.Generator().manual_seed(7)
-        self.x = torch.randn(128, config["features"], generator=data)
-        self.y = self.x @ torch.arange(1.0, config["features"] + 1)[:, None] + 0.5
-        self.model = build(**config)
+        features = self.config["features"]
+        self.x = torch.randn(128, features, generator=data)
+        self.y = self.x @ torch.arange(1.0, features + 1)[:, None] + 0.5
+        self.model = build(**self.config)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.SGD(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"

@@ -134,7 +134,7 @@ def test_backends_come_from_the_targets_that_provide_them(echo_target):
     backends = zoo.api.registry().backends()
     assert backends["trt-fp16"][0] == "trt" and backends["onnx-trt"][0] == "trt" and backends["onnx-int8"][0] == "onnx"
     spec = zoo.get_spec("dcgan")
-    echo = open_backend(spec, "echo-fp16", "dcgan")
+    echo = open_backend(spec, "echo-fp16")
     assert echo.precision == "fp16" and echo.graph.name == "model" and echo.run({"z": 1}) == {"z": 1}
     with pytest.raises(UnknownNameError, match="did you mean 'echo'"):
         check_backend("ecoh")

@@ -7,8 +7,8 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import DATA, MNIST, needs_data, read_json, zoo_cli
-from zoo.api import get_spec
+from conftest import DATA, MNIST, assert_clean_error, needs_data, read_json, zoo_cli
+from zoo.api import resolve
 from zoo.data import read_digits
 from zoo.runtime import open_backend
 from zoo.tasks import image_classification, policy, quality_function, text_generation
@@ -37,7 +37,7 @@ def test_every_task_defines_a_quality():
 
 @needs_data
 def test_classification_quality_is_heldout_accuracy():
-    spec = get_spec("cnn")
+    spec = resolve("cnn").spec
     trained = image_classification.quality(spec, open_backend(spec, "torch"), {"examples": 60, "data": DATA})
     assert (trained.metric, trained.examples, trained.higher_is_better) == ("mnist_heldout_accuracy", 60, True)
     assert trained.value > 0.9
@@ -50,7 +50,7 @@ def test_classification_quality_is_heldout_accuracy():
 
 def test_policy_quality_is_mean_return_over_seeded_episodes(monkeypatch):
     pytest.importorskip("gymnasium")
-    spec = get_spec("cartpole")
+    spec = resolve("cartpole").spec
     trained = policy.quality(spec, open_backend(spec, "torch"), {"examples": 2, "data": DATA})
     assert (trained.metric, trained.examples, trained.higher_is_better) == ("mean_return", 2, True)
     assert trained.value > 400  # the shipped policy balances the pole (500 is the cap)
@@ -62,7 +62,7 @@ def test_policy_quality_is_mean_return_over_seeded_episodes(monkeypatch):
 
 @needs_text
 def test_text_quality_is_bits_per_char_on_a_heldout_prefix():
-    spec = get_spec("ngram")
+    spec = resolve("ngram").spec
     options = {"examples": 20, "data": DATA, "model": "ngram"}
     trained = text_generation.quality(spec, open_backend(spec, "torch"), options)
     assert (trained.metric, trained.examples, trained.higher_is_better) == ("heldout_bits_per_char", 20 * 64, False)
@@ -124,9 +124,53 @@ def test_translation_quality_is_label_preservation_judged_by_the_target_classifi
         def run(self, feeds):
             return {"translated": feeds["image"]}
 
-    spec = get_spec("cyclegan")
+    spec = resolve("cyclegan").spec
     result = image_translation.quality(spec, Identity(spec.graph("b2a")), {"examples": 40, "data": DATA})
     assert (result.metric, result.examples, result.higher_is_better) == ("usps_to_mnist_label_preservation", 40, True)
     assert result.value > 0.8
     blank = ConstantBackend(spec.graph("b2a"), {"translated": np.full((1, 32, 32), -1.0, np.float32)})
     assert image_translation.quality(spec, blank, {"examples": 40, "data": DATA}).value < 0.5  # blank images carry no digit
+
+
+@needs_data
+def test_the_quality_gate_refuses_and_writes_nothing(tmp_path):
+    # cnn's static int8 "features" graph moves its outputs by about 0.7% RMS: a 0.1% limit must refuse it.
+    result = zoo_cli("export", "cnn", "--precision", "int8", "-o", tmp_path / "out", "--data", DATA,
+                     env={"ZOO_EXPORT_QUALITY_EXAMPLES": "100", "ZOO_EXPORT_MAX_QUALITY_DROP": "0.001"})
+    assert_clean_error(result, "int8 export of graph 'features' moves its outputs by", "over the 0% limit", "the bundle was not written")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@needs_data
+@pytest.mark.parametrize("mode, kernel", [("dynamic", "MatMulInteger"), ("static", "DequantizeLinear")])
+def test_an_int8_manifest_describes_an_int8_graph(tmp_path, mode, kernel):
+    # ZOO_EXPORT_INT8_MODE=dynamic on cnn (Gemm nodes) used to write the fp32 graph under an int8 manifest.
+    result = zoo_cli("export", "cnn", "--precision", "int8", "-o", tmp_path / "out", "--data", DATA,
+                     env={"ZOO_EXPORT_INT8_MODE": mode, "ZOO_EXPORT_QUALITY_EXAMPLES": "50"})
+    assert result.returncode == 0, result.stderr
+    manifest = read_json(tmp_path / "out" / "cnn" / "model.json")
+    for name, graph in manifest["graphs"].items():
+        reduced = graph["reduced_precision"]
+        ops = [node.op_type for node in onnx.load(str(tmp_path / "out" / "cnn" / graph["file"])).graph.node]
+        assert reduced["int8_mode"] == mode and sum(reduced["quantized_ops"].values()) == 2, (name, reduced)
+        assert kernel in ops and "ConvInteger" not in ops, (name, ops)
+
+
+def test_an_int8_mode_that_quantizes_nothing_is_refused(tmp_path, monkeypatch):
+    from onnx import TensorProto, helper
+
+    from zoo.errors import UnavailableError
+    from zoo.export import precision
+    from zoo.specs import GraphSpec, TensorSpec
+
+    graph = GraphSpec(inputs=(TensorSpec("x", ("batch", 4)),), outputs=(TensorSpec("y", ("batch", 4)),))
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.5] * 16)
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [weight])), str(tmp_path / "fp32.onnx"))
+    # A quantizer that silently leaves the graph as it was:
+    monkeypatch.setattr(precision, "quantize_graph", lambda path, out, *args: out.write_bytes(path.read_bytes()))
+    job = type("Job", (), {"export_config": {"int8_mode": "auto"}, "log": print, "spec": None})()
+    with pytest.raises(UnavailableError, match="int8 static quantization changed no node of graph 'model'"):
+        precision._quantize_int8(job, graph, tmp_path / "fp32.onnx", tmp_path / "model.onnx")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import MNIST, assert_clean_error, needs_data, zoo_cli
+from conftest import MNIST, assert_bundle_reproduces_pytorch, assert_clean_error, needs_data, zoo_cli
 from installed import pip_install_target
 from zoo.scaffold import plugin_files
 
@@ -81,4 +81,4 @@ def test_train_then_export_without_flags(installed_plugin, tmp_path):
     assert exported.returncode == 0, exported.stderr
     manifest = json.loads((tmp_path / "my-model" / "model.json").read_text())
     assert manifest["weights_sha256"] == card["sha256"]
-    assert manifest["graphs"]["model"]["parity"]["reconstruction"]["passed"]
+    assert_bundle_reproduces_pytorch(tmp_path / "my-model")

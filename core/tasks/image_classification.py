@@ -66,15 +66,26 @@ def load_picture(path: Path, size: int = 32, flag: str = "--image", fix: str = "
     digit on paper), resized to MNIST's 28x28 frame and zero-padded to `size`.
     Pictures already `size` pixels wide (generator samples) are used as they are.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    from zoo.files import check_regular_file
+
+    check_regular_file(Path(path), flag, fix)
     try:
-        picture = Image.open(path).convert("L")
-    except FileNotFoundError:
-        raise ZooError(f"{flag} {path} does not exist; {fix}") from None
-    except (UnidentifiedImageError, OSError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(path)
+            picture.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ZooError(
+            f"{flag} {path} is too large to decode safely (over {Image.MAX_IMAGE_PIXELS} pixels, a possible "
+            f"decompression bomb); {fix} of ordinary size"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ZooError(f"{flag} {path} is not an image Pillow can read; {fix}") from None
-    pixels = np.asarray(picture)
+    pixels = np.asarray(grayscale(picture))
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     if border.mean() > 127:
         pixels = 255 - pixels
@@ -129,3 +140,19 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
     if spec.weights:
         evaluation = variant_spec(spec, variant)[1].evaluation or DEFAULT_EVALUATION
     return classifier_metrics(backend, options["data"], evaluation)
+
+
+def grayscale(picture):
+    """A grey-level version of `picture`; a transparent background becomes the colour that contrasts
+    with the opaque strokes, so a digit drawn on a transparent canvas keeps its shape."""
+    from PIL import Image
+
+    if picture.mode not in ("RGBA", "LA", "PA") and not (picture.mode == "P" and "transparency" in picture.info):
+        return picture.convert("L")
+    rgba = picture.convert("RGBA")
+    grey = np.asarray(rgba.convert("L"), dtype=np.float32)
+    alpha = np.asarray(rgba)[..., 3].astype(np.float32) / 255.0
+    opaque = alpha > 0.5
+    ink = grey[opaque].mean() if opaque.any() else 0.0
+    background = 0.0 if ink > 127 else 255.0
+    return Image.fromarray((grey * alpha + background * (1.0 - alpha) + 0.5).astype(np.uint8), "L")

@@ -82,6 +82,29 @@ VAE_METRIC_DESCRIPTIONS = {
 }
 
 
+# What one `zoo run` may hold in memory for its samples and their grid.
+SAMPLE_MEMORY_BUDGET = 2 * 1024**3
+
+
+def check_sample_count(graph, count: int) -> None:
+    """Refuse an `--n` whose inputs, images and PNG grid would not fit in SAMPLE_MEMORY_BUDGET."""
+    from zoo.tensors import concrete_shape
+
+    sizes = graph.axis_sizes(1)
+
+    def elements(tensors) -> int:
+        return sum(int(np.prod(concrete_shape(t, sizes))) for t in tensors)
+
+    # inputs drawn as float64 then cast; outputs as float32, concatenated, as uint8, and tiled at scale 2
+    per_sample = 16 * elements(graph.inputs) + (8 + 1 + 8) * elements(graph.outputs)
+    largest = SAMPLE_MEMORY_BUDGET // max(per_sample, 1)
+    if count > largest:
+        raise ZooError(
+            f"--n {count} would need about {count * per_sample / 1024**3:.1f} GiB for the samples and their grid; "
+            f"ask for at most {largest} (draw more with several runs and different --seed values)"
+        )
+
+
 def sample_images(backend: Backend, count: int, seed: int, chunk: int = 250,
                   inputs: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """`count` images from a generator graph, its random inputs drawn from `seed` (except those `inputs` fixes)."""
@@ -123,16 +146,14 @@ def generator_metrics(backend: Backend, data: Path, count: int = EVAL_SAMPLES, s
 
 def feature_backend(kind: str, judge: str) -> Backend:
     """The judge's graph of role "features" on backend `kind`, through the public registry."""
-    from zoo.api import get_spec, resolve_weights
-    from zoo.weights import read_header
+    from zoo.api import resolve
 
-    spec = get_spec(judge)
-    graph = spec.graph_with_role(JUDGE_ROLE)
+    resolved = resolve(judge)  # a missing or truncated file is a WeightsError
+    graph = resolved.spec.graph_with_role(JUDGE_ROLE)
     if graph is None:
         raise ZooError(f"the judge '{judge}' has no graph of role '{JUDGE_ROLE}' (features and logits); "
                        f"name a classifier that declares one")
-    read_header(resolve_weights(judge).path)  # a missing or truncated file is a WeightsError
-    return open_backend(spec, kind, judge, graph=graph.name)
+    return open_backend(resolved, kind, graph=graph.name)
 
 
 def fit_to(images: np.ndarray, size: int) -> np.ndarray:
@@ -215,6 +236,7 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         images, message = style_mixing_grid(spec, backend, options)
         columns = int(np.sqrt(len(images)))
     else:
+        check_sample_count(backend.graph, options["n"])
         images, columns = sample_images(backend, options["n"], options["seed"], inputs=inputs), None
         message = f"{len(images)} samples"
     value_range = tuple(spec.graph().postprocessing.get(spec.graph().outputs[0].name, {}).get("range", (-1.0, 1.0)))
@@ -249,8 +271,8 @@ def style_mixing_grid(spec: ModelSpec, backend: Backend, options: dict[str, Any]
                        f"which a style-mixing grid needs")
     weights = str(options["weights"]) if options.get("weights") else None
     reference = options.get("model") or spec.name
-    mapping = open_backend(spec, backend.name, reference, graph=mapping_graph.name, weights=weights)
-    synthesis = open_backend(spec, backend.name, reference, graph=synthesis_graph.name, weights=weights)
+    mapping = open_backend(reference, backend.name, graph=mapping_graph.name, weights=weights)
+    synthesis = open_backend(reference, backend.name, graph=synthesis_graph.name, weights=weights)
     num_ws = synthesis.graph.inputs[0].shape[1]
     mix_layer = options.get("mix_layer")
     mix_layer = num_ws // 2 if mix_layer is None else mix_layer
@@ -284,7 +306,7 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
     encoder_graph = spec.graph_with_role(ENCODER_ROLE)
     if encoder_graph is not None:
         weights = str(options["weights"]) if options.get("weights") else None
-        encoder = open_backend(spec, backend.name, options.get("model") or spec.name, graph=encoder_graph.name,
+        encoder = open_backend(options.get("model") or spec.name, backend.name, graph=encoder_graph.name,
                                weights=weights)
         metrics.update(vae_metrics(encoder, backend, options["data"]))
     return metrics

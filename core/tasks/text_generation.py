@@ -238,7 +238,14 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     if options.get("temperature", 0.8) < 0:
         raise ZooError(f"--temperature {options['temperature']} is negative; pass 0 (greedy) or more")
     tokenizer = model_tokenizer(options)
-    prompt = tokenizer.encode(options.get("prompt") or "\n")
+    text = options.get("prompt") or "\n"
+    unknown = tokenizer.unknown_characters(text) if hasattr(tokenizer, "unknown_characters") else []
+    if unknown:
+        raise ZooError(
+            f"--prompt has characters {spec.name} never saw in training ({''.join(unknown)!r}); it knows only the "
+            f"{tokenizer.vocab_size} characters of its training text: replace or drop them"
+        )
+    prompt = tokenizer.encode(text)
     note = context_note(backend, len(prompt), options.get("max_new_tokens", 200))
     if note:
         print(f"zoo: note: {note}", file=sys.stderr)

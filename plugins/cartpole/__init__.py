@@ -24,26 +24,32 @@ def register_models(register):
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="cartpole",
-            graphs=(
-                zoo.GraphSpec(
-                    module="zoo.plugins.cartpole.model:greedy_policy",
-                    inputs=(zoo.TensorSpec("observation", ("batch", 4), description="CartPole-v1 observation, raw float32"),),
-                    outputs=(
-                        zoo.TensorSpec("logits", ("batch", 2), description="unnormalised action log-probabilities"),
-                        zoo.TensorSpec("action", ("batch",), dtype="int64", description="greedy action: argmax of logits"),
-                    ),
-                    preprocessing={
-                        "environment": {"id": "CartPole-v1", "library": "gymnasium>=1.0"},
-                        "observation": {"layout": OBSERVATION_LAYOUT, "scaling": "none: feed the observation as is"},
-                    },
-                    postprocessing={
-                        "action": {"meanings": ACTION_MEANINGS, "rule": "apply directly; it is argmax(logits)"},
-                        "logits": {"softmax": "gives the stochastic policy used in training"},
-                    },
-                    description="greedy policy: observation -> (logits, action)",
-                ),
-            ),
+            graphs="zoo.plugins.cartpole:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The greedy policy for a config: the observation size and the number of actions follow it."""
+    return (
+        zoo.GraphSpec(
+            module="zoo.plugins.cartpole.model:greedy_policy",
+            inputs=(zoo.TensorSpec("observation", ("batch", config["observation_dim"]),
+                                   description="CartPole-v1 observation, raw float32"),),
+            outputs=(
+                zoo.TensorSpec("logits", ("batch", config["action_count"]), description="unnormalised action log-probabilities"),
+                zoo.TensorSpec("action", ("batch",), dtype="int64", description="greedy action: argmax of logits"),
+            ),
+            preprocessing={
+                "environment": {"id": "CartPole-v1", "library": "gymnasium>=1.0"},
+                "observation": {"layout": OBSERVATION_LAYOUT, "scaling": "none: feed the observation as is"},
+            },
+            postprocessing={
+                "action": {"meanings": ACTION_MEANINGS, "rule": "apply directly; it is argmax(logits)"},
+                "logits": {"softmax": "gives the stochastic policy used in training"},
+            },
+            description="greedy policy: observation -> (logits, action)",
+        ),
     )
 
 

@@ -41,9 +41,9 @@ TRAIN_SEED_BASE = 10_000
 class PPORecipe(zoo.Recipe):
     metric_descriptions = POLICY_METRIC_DESCRIPTIONS
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        unknown = sorted(set(options.hparams) - set(PPO_DEFAULTS) - set(config))
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        unknown = sorted(set(options.hparams) - set(PPO_DEFAULTS) - set(self.config))
         if unknown:
             raise ZooError(f"unknown --set key(s) {', '.join(unknown)} for cartpole; use {', '.join(PPO_DEFAULTS)} or a model config key")
         self.ppo = self.recipe_options(PPO_DEFAULTS)
@@ -55,11 +55,11 @@ class PPORecipe(zoo.Recipe):
             f"{self.total_iterations * self.ppo['envs'] * self.ppo['rollout_steps'] * options.world_size:,} "
             f"environment steps in all"
         )
-        self.model = ActorCritic(CartPoleConfig(**config)).to(options.device)
+        self.model = ActorCritic(CartPoleConfig(**self.config)).to(options.device)
         self.networks = {"policy": self.model}
         self.optimizers = {"policy": torch.optim.Adam(self.model.parameters(), lr=options.lr, eps=1e-5)}
         self.shipped = "policy"
-        self.graph = zoo.get_spec("cartpole").graph()
+        self.graph = self.spec.graph()
         self.envs = [make_environment(self.graph) for _ in range(self.ppo["envs"])]
         # Under torchrun each process steps its own environments from its own seeds.
         first_seed = TRAIN_SEED_BASE + 1000 * options.seed + 100 * options.rank

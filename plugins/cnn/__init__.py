@@ -30,27 +30,34 @@ def register_models(register):
                 ),
             },
             trainer="cnn",
-            graphs=(
-                zoo.GraphSpec(
-                    inputs=(IMAGE,),
-                    outputs=(zoo.TensorSpec("logits", ("batch", 10), description="unnormalised class scores, digits 0-9"),),
-                    preprocessing=PREPROCESSING,
-                    postprocessing={"logits": {"to_probabilities": "softmax", "labels": list(range(10))}},
-                ),
-                zoo.GraphSpec(
-                    name="features",
-                    role="features",  # what generators' FID and class coverage are measured with
-                    module="zoo.plugins.cnn.model:features_and_logits",
-                    inputs=(IMAGE,),
-                    outputs=(
-                        zoo.TensorSpec("features", ("batch", 128), description="penultimate-layer activations (after ReLU)"),
-                        zoo.TensorSpec("logits", ("batch", 10), description="unnormalised class scores, digits 0-9"),
-                    ),
-                    preprocessing=PREPROCESSING,
-                    description="penultimate features and logits, for FID-CNN and class coverage",
-                ),
-            ),
+            graphs="zoo.plugins.cnn:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The classifier and its features graph for a config: the feature width and class count follow it."""
+    classes = config["num_classes"]
+    logits = zoo.TensorSpec("logits", ("batch", classes), description=f"unnormalised class scores, classes 0-{classes - 1}")
+    return (
+        zoo.GraphSpec(
+            inputs=(IMAGE,),
+            outputs=(logits,),
+            preprocessing=PREPROCESSING,
+            postprocessing={"logits": {"to_probabilities": "softmax", "labels": list(range(classes))}},
+        ),
+        zoo.GraphSpec(
+            name="features",
+            role="features",
+            module="zoo.plugins.cnn.model:features_and_logits",
+            inputs=(IMAGE,),
+            outputs=(
+                zoo.TensorSpec("features", ("batch", config["hidden"]), description="penultimate-layer activations (after ReLU)"),
+                logits,
+            ),
+            preprocessing=PREPROCESSING,
+            description="penultimate features and logits, for FID-CNN and class coverage",
+        ),
     )
 
 

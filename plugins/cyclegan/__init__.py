@@ -8,13 +8,19 @@ FRAMES = {"mnist": "the 28x28 MNIST image zero-padded to 32x32",
           "usps": "the 16x16 USPS image resized to MNIST's 20x20 digit box, zero-padded to 32x32"}
 
 
-def _graph(name: str, source: str, target: str) -> zoo.GraphSpec:
+def graphs(config):
+    """Both translation directions for a config: the image channels follow it."""
+    return (_graph(config, "a2b", "mnist", "usps"), _graph(config, "b2a", "usps", "mnist"))
+
+
+def _graph(config: dict, name: str, source: str, target: str) -> zoo.GraphSpec:
+    image = ("batch", config["image_channels"], "height", "width")
     return zoo.GraphSpec(
         name=name,
         module=f"zoo.plugins.cyclegan.model:{name}_graph",
-        inputs=(zoo.TensorSpec("image", ("batch", 1, "height", "width"), example="image",
+        inputs=(zoo.TensorSpec("image", image, example="image",
                                description=f"grayscale {source} digit, white on black, in [-1, 1]"),),
-        outputs=(zoo.TensorSpec("translated", ("batch", 1, "height", "width"),
+        outputs=(zoo.TensorSpec("translated", image,
                                 description=f"the digit in {target} style, in [-1, 1]"),),
         example_axes={"height": 32, "width": 32},
         preprocessing={"image": {"domain": source, "layout": "NCHW", "size": 32, "frame": FRAMES[source],
@@ -42,7 +48,7 @@ def register_models(register):
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="cyclegan",
-            graphs=(_graph("a2b", "mnist", "usps"), _graph("b2a", "usps", "mnist")),
+            graphs="zoo.plugins.cyclegan:graphs",
         )
     )
 

@@ -46,10 +46,10 @@ class CycleGANRecipe(zoo.Recipe):
     )
     metric_descriptions = {**metric_descriptions("mnist", "usps", "cnn:usps"), **metric_descriptions("usps", "mnist", "cnn")}
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         self.hparams = self.recipe_options(HPARAM_DEFAULTS)
-        unknown = set(options.hparams) - set(HPARAM_DEFAULTS) - set(config)
+        unknown = set(options.hparams) - set(HPARAM_DEFAULTS) - set(self.config)
         if unknown:
             raise zoo.ZooError(f"unknown --set key(s) {', '.join(sorted(unknown))} for cyclegan; "
                                f"use model config keys or {', '.join(HPARAM_DEFAULTS)}")
@@ -59,8 +59,8 @@ class CycleGANRecipe(zoo.Recipe):
             source = DOMAINS["mnist" if name == "a" else "usps"]
             images, _ = read_domain(options.data, source.dataset, source.train_split, SIZE, options.limit)
             self.images[name] = torch.from_numpy(images).to(device)
-        model_config = CycleGANConfig(**config)
-        self.generators = build(**config).to(device)
+        model_config = CycleGANConfig(**self.config)
+        self.generators = build(**self.config).to(device)
         self.discriminator_a = PatchDiscriminator(model_config).to(device)
         self.discriminator_b = PatchDiscriminator(model_config).to(device)
         for network in (self.generators, self.discriminator_a, self.discriminator_b):
@@ -133,7 +133,7 @@ class CycleGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         model = self.networks["generators"].eval()
-        spec = zoo.get_spec("cyclegan")
+        spec = self.spec
         backends = {graph.name: TorchBackend(getattr(model, graph.name), graph, self.options.device)
                     for graph in spec.graphs}
         metrics = {}
@@ -141,6 +141,6 @@ class CycleGANRecipe(zoo.Recipe):
             target = backends[forward].graph.postprocessing["translated"]["domain"]
             classifier = judge(spec, target)
             metrics.update(translation_metrics(backends[forward], backends[backward],
-                                               open_backend(zoo.get_spec(classifier), "torch", classifier),
+                                               open_backend(classifier, "torch"),
                                                self.options.data))
         return metrics

@@ -14,9 +14,9 @@ class DCGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = generator_metric_descriptions("cnn")
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        model_config = DCGANConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = DCGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
@@ -56,5 +56,4 @@ class DCGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         generator = self.networks["generator"].cpu().eval()
-        spec = zoo.get_spec("dcgan")
-        return generator_metrics(TorchBackend(generator, spec.graph()), self.options.data, judge=judge(spec))
+        return generator_metrics(TorchBackend(generator, self.spec.graph()), self.options.data, judge=judge(self.spec))

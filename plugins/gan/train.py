@@ -15,9 +15,9 @@ class GANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = generator_metric_descriptions("cnn")
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        model_config = GANConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = GANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
@@ -56,5 +56,5 @@ class GANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.generator.eval()
-        spec = zoo.get_spec("gan")
-        return generator_metrics(TorchBackend(self.generator.cpu(), spec.graph()), self.options.data, judge=judge(spec))
+        return generator_metrics(TorchBackend(self.generator.cpu(), self.spec.graph()), self.options.data,
+                                 judge=judge(self.spec))

@@ -55,7 +55,7 @@ def register_models(register):
             },
             trainer="gpt2",
             hub_config="zoo.plugins.gpt2.hub:config_from_hub",
-            graphs=graphs(CONFIG),
+            graphs="zoo.plugins.gpt2:graphs",
         )
     )
 

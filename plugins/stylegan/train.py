@@ -34,10 +34,10 @@ class StyleGANRecipe(zoo.Recipe):
     metric_descriptions = generator_metric_descriptions("cnn")
     single_process = True
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         self.settings = self.recipe_options(RECIPE_DEFAULTS)
-        model_config = StyleGANConfig(**config)
+        model_config = StyleGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
@@ -119,6 +119,6 @@ class StyleGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.generator_ema.eval()
-        spec = zoo.get_spec("stylegan")
+        spec = self.spec
         backend = TorchBackend(self.generator_ema.cpu(), spec.graph())
         return generator_metrics(backend, self.options.data, judge=judge(spec))

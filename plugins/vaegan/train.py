@@ -32,10 +32,10 @@ class VAEGANRecipe(zoo.Recipe):
     metric_descriptions = generator_metric_descriptions("cnn")
     single_process = True
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         self.settings = self.recipe_options(RECIPE_DEFAULTS)
-        model_config = VAEGANConfig(**config)
+        model_config = VAEGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAEGAN(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
@@ -91,6 +91,6 @@ class VAEGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.model.eval()
-        spec = zoo.get_spec("vaegan")
+        spec = self.spec
         backend = TorchBackend(self.model.cpu(), spec.graph())
         return generator_metrics(backend, self.options.data, judge=judge(spec))

@@ -57,9 +57,9 @@ def register_tasks(register):
             evaluate="zoo_denoise_unet.task:evaluate",
             quality="zoo_denoise_unet.task:quality",
             options=(
-                zoo.Option("noise-std", type="float", default=0.5, commands=("run", "eval"),
+                zoo.Option("noise-std", type="float", default=0.5, commands=("run", "eval"), minimum=0,
                            help="standard deviation of the Gaussian noise added to the clean digits in [0, 1]"),
-                zoo.Option("n", type="int", default=8, help="held-out digits to corrupt and denoise"),
+                zoo.Option("n", type="int", default=8, minimum=1, maximum=2000, help="held-out digits to corrupt and denoise"),
             ),
             data=("mnist",),
         )

@@ -24,14 +24,14 @@ class DenoiseRecipe(zoo.Recipe):
     data_description = "MNIST t10k, training split (index % 5 != 0, 8,000 images), scaled to [0, 1], plus N(0, noise_std) noise clipped to [0, 1]"
     metric_descriptions = METRIC_DESCRIPTIONS  # the denoising task's `zoo eval` metrics, measured the same way
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         self.noise_std = float(options.hparams.get("noise_std", 0.5))
         images, _ = read_mnist(options.data, "train")
         if options.limit:
             images = images[: options.limit]
         self.images = to_tensor(images).to(options.device)
-        self.model = TinyUNet(UNetConfig(**config)).to(options.device)
+        self.model = TinyUNet(UNetConfig(**self.config)).to(options.device)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"
