@@ -198,12 +198,10 @@ class ModelSpec:
         return replace(self, config=merged, graphs=graphs)
 
     def graph(self, name: str | None = None) -> GraphSpec:
-        if not self.resolved:
-            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
-                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
+        graphs = self._resolved_graphs()
         if name is None:
-            return self.graphs[0]
-        for graph in self.graphs:
+            return graphs[0]
+        for graph in graphs:
             if graph.name == name:
                 return graph
         known = ", ".join(g.name for g in self.graphs)
@@ -211,7 +209,13 @@ class ModelSpec:
 
     def graph_with_role(self, role: str) -> GraphSpec | None:
         """The graph whose `role` is `role`, or None when the model has none."""
-        return next((graph for graph in self.graphs if graph.role == role), None)
+        return next((graph for graph in self._resolved_graphs() if graph.role == role), None)
+
+    def _resolved_graphs(self) -> tuple[GraphSpec, ...]:
+        if not self.resolved:
+            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
+                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
+        return self.graphs  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

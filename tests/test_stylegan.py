@@ -155,7 +155,7 @@ def test_style_mixing_grid_takes_rows_coarse_and_columns_fine(tiny_stylegan):
     from zoo.runtime import open_backend
     from zoo.tasks.image_generation import style_mixing_grid
 
-    spec = zoo.get_spec("stylegan")
+    spec = zoo.resolve("stylegan", tiny_stylegan).spec
     backend = open_backend(spec, "torch", graph="generator", weights=str(tiny_stylegan))
     options = {"n": 16, "seed": 3, "model": "stylegan", "weights": tiny_stylegan}
 
