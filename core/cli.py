@@ -117,6 +117,25 @@ def _export_epilog() -> str:
     return "\n".join(lines)
 
 
+class _TrainHelp(argparse.Action):
+    """`zoo train [MODEL] --help`: the command's help, then the `--set` keys of MODEL when one is named."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        if getattr(namespace, "model", None):
+            from zoo.api import get_spec
+            from zoo.training import settings_help, trainer_of
+
+            try:
+                spec = get_spec(namespace.model)
+                print("\n" + settings_help(spec, trainer_of(spec)))
+            except ZooError as exc:
+                parser.exit(exc.exit_code, f"zoo: error: {exc}\n")
+        else:
+            print("\nname a model (zoo train MODEL --help) to see the --set keys it accepts")
+        parser.exit()
+
+
 def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The `zoo` parser; with `target_flags`, `export` and `build-engine` also take the
     flags export targets declare (loading the plugins, which listing commands skip). For
@@ -151,8 +170,10 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     p.add_argument("--dir", type=Path, help="folder to create (default: ./zoo-NAME)")
     p.set_defaults(handler=cmd_new_plugin)
 
-    p = commands.add_parser("train", help="train a model with its registered recipe")
+    p = commands.add_parser("train", help="train a model with its registered recipe", add_help=False)
     p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("-h", "--help", action=_TrainHelp, nargs=0,
+                   help="show this help; after MODEL (zoo train MODEL --help), also the --set keys MODEL accepts")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
     p.add_argument("--epochs", type=positive_int, help="passes over the training data (default: the recipe's)")
@@ -165,7 +186,8 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     p.add_argument("--device", help="cpu, cuda or auto (default: [train] device)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     p.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe hyper-parameter")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model config key or a recipe hyperparameter (JSON value); `zoo train MODEL --help` lists them")
     p.add_argument("--nproc-per-node", type=positive_int, default=1, help="data-parallel processes on this machine (torchrun)")
     p.add_argument("--nnodes", type=positive_int, default=1, help="machines taking part (each runs the same command)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
@@ -436,7 +458,10 @@ def cmd_info(args) -> int:
         from zoo.weights import variant_spec
 
         variant_spec(spec, only)
+    from zoo.training import trainer_of
+
     shaped = _shaped_spec(args.model)
+    trainer = trainer_of(spec)
     info = {
         **_model_row(registry(), spec),
         "builder": spec.builder,
@@ -444,6 +469,10 @@ def cmd_info(args) -> int:
         "trainer": spec.trainer,
         "task_config": spec.task_config,
         "options": [f"--{option.name}" for option in spec.options],
+        "hyperparameters": [
+            {"key": setting.key, "default": setting.default, "help": setting.help}
+            for setting in (trainer.hyperparameters if trainer else ())
+        ],
         "graphs": [
             {"name": g.name, "role": g.role, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
             for g in shaped.graphs
@@ -460,6 +489,8 @@ def cmd_info(args) -> int:
     print(f"  builder  {spec.builder}")
     print(f"  config   {json.dumps(shaped.config)}")
     print(f"  trainer  {spec.trainer or '-'}")
+    for setting in info["hyperparameters"]:
+        print(f"    --set {setting['key']}={json.dumps(setting['default'])}  {setting['help']}")
     if spec.task_config:
         print(f"  task_config {json.dumps(spec.task_config)}")
     if spec.options:
@@ -540,15 +571,16 @@ def cmd_new_plugin(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from zoo.api import get_spec, registry
+    from zoo.api import get_spec
     from zoo.config import load_config
     from zoo.distributed import is_worker, launch
     from zoo.data import data_root
-    from zoo.training import OPTION_DEFAULTS, TrainOptions, train
+    from zoo.training import OPTION_DEFAULTS, TrainOptions, split_settings, train, trainer_of
 
     config = load_config()
     spec = get_spec(args.model)
-    defaults = {**OPTION_DEFAULTS, **(registry().trainer(spec.trainer).defaults if spec.trainer else {})}
+    trainer = trainer_of(spec)
+    defaults = {**OPTION_DEFAULTS, **(trainer.defaults if trainer else {})}
     options = TrainOptions(
         data=data_root(args.data),
         epochs=args.epochs or defaults["epochs"],
@@ -563,6 +595,7 @@ def cmd_train(args) -> int:
     )
     if not args.out.name.endswith(".safetensors"):
         raise ZooError(f"--out {args.out} must end in .safetensors")
+    split_settings(spec, trainer, options.hparams)  # a mistyped --set fails before any process starts
     if (args.nproc_per_node > 1 or args.nnodes > 1) and args.max_minutes:
         raise ZooError("--max-minutes stops a single process only; with --nproc-per-node use --max-steps or --epochs")
     if (args.nproc_per_node > 1 or args.nnodes > 1) and not is_worker():

@@ -223,23 +223,28 @@ class TrainerSpec:
     """A training recipe: `recipe` is a dotted path to a `zoo.Recipe` subclass.
 
     `defaults` holds the recipe's default options (epochs, batch_size, lr, ...),
-    which `zoo train` flags override.
+    which `zoo train` flags override. `hyperparameters` declares the recipe's
+    own options as `Setting`s (`zoo train --set KEY=VALUE`, typed by their
+    defaults); the recipe reads them as `self.settings`.
     """
 
     name: str
     recipe: str
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    hyperparameters: tuple[Setting, ...] = ()
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of an exporter's own configuration section, `[<exporter name>]`.
+    """One declared option: a key of an exporter's own configuration section,
+    `[<exporter name>]`, or a recipe hyperparameter (`TrainerSpec.hyperparameters`).
 
     `default` fixes the type (bool, int, float, str or a list of them), which
-    is checked in files, environment variables (`ZOO_<SECTION>_<KEY>`) and
-    flags exactly like the core's sections. With `flag`, `zoo export` and
-    `zoo build-engine` also take it as `--<key with dashes>`.
+    is checked in files, environment variables (`ZOO_<SECTION>_<KEY>`), flags
+    and `zoo train --set` exactly like the core's sections. With `flag`,
+    `zoo export` and `zoo build-engine` also take an exporter's setting as
+    `--<key with dashes>`.
     """
 
     key: str
@@ -415,9 +420,10 @@ def _check_processing(where: str, value: Any) -> None:
 
 def validate_trainer_spec(spec: TrainerSpec) -> None:
     _check(isinstance(spec, TrainerSpec), f"expected a TrainerSpec, got {type(spec).__name__}")
-    _check_types(f"trainer {spec.name!r}", spec, {"name": str, "recipe": str, "defaults": dict})
+    _check_types(f"trainer {spec.name!r}", spec, {"name": str, "recipe": str, "defaults": dict, "hyperparameters": (tuple, list)})
     _check(_NAME.fullmatch(spec.name or ""), f"trainer name {spec.name!r} is invalid")
     _check(_DOTTED.fullmatch(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
+    _check_settings(f"trainer '{spec.name}'", "hyperparameters", spec.hyperparameters)
 
 
 def validate_exporter_spec(spec: ExporterSpec) -> None:
@@ -435,11 +441,18 @@ def validate_exporter_spec(spec: ExporterSpec) -> None:
         from zoo.config import defaults
 
         _check(spec.name not in defaults(), f"exporter '{spec.name}': its settings would replace the core's [{spec.name}] section; rename the target")
-    for setting in spec.settings:
+    _check_settings(f"exporter '{spec.name}'", "settings", spec.settings)
+
+
+def _check_settings(owner: str, field_name: str, settings: Any) -> None:
+    """Declared settings: zoo.Setting objects with lower_case keys, distinct, each with a TOML default (its type)."""
+    for setting in settings:
         _check(isinstance(setting, Setting) and re.fullmatch(r"[a-z][a-z0-9_]*", setting.key or ""),
-               f"exporter '{spec.name}': settings must be zoo.Setting with lower_case keys, got {setting!r}")
+               f"{owner}: {field_name} must be zoo.Setting with lower_case keys, got {setting!r}")
         _check(isinstance(setting.default, (bool, int, float, str, list)),
-               f"exporter '{spec.name}': setting '{setting.key}' needs a TOML default (bool, int, float, str or list)")
+               f"{owner}: setting '{setting.key}' needs a TOML default (bool, int, float, str or list), which fixes its type")
+    keys = [setting.key for setting in settings]
+    _check(len(set(keys)) == len(keys), f"{owner}: {field_name} keys repeat: {keys}")
 
 
 def validate_task_spec(spec: TaskSpec) -> None:

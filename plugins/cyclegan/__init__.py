@@ -61,6 +61,12 @@ def register_trainers(register):
             recipe="zoo.plugins.cyclegan.train:CycleGANRecipe",
             # The shipped recipe: longer runs keep cycling the images but start to swap digits (docs/cyclegan.md).
             defaults={"epochs": 3, "batch_size": 16, "lr": 2e-4, "max_steps": 300},
+            hyperparameters=(
+                zoo.Setting("cycle_weight", 10.0, "weight of the cycle-consistency L1 loss"),
+                zoo.Setting("identity_weight", 5.0, "weight of the identity L1 loss"),
+                zoo.Setting("pool_size", 50, "fakes kept in each discriminator's image pool"),
+                zoo.Setting("decay_from", 0.5, "share of the run after which the learning rate decays linearly to 0"),
+            ),
             description="least-squares GAN + cycle (x10) + identity (x5) L1 losses, Adam(2e-4, 0.5/0.999) decaying "
                         "linearly to 0 over the second half, unpaired MNIST train and USPS train",
         )

@@ -2,6 +2,7 @@
 tokenizer, and the original 124M GPT-2 (`gpt2:openai`) mapped from the hub."""
 
 import zoo
+from zoo.lm_training import HYPERPARAMETERS
 
 CONFIG = {"vocab_size": 1024, "block_size": 128, "n_layer": 4, "n_head": 5, "n_embd": 160,
           "dropout": 0.1, "layer_norm_epsilon": 1e-5}
@@ -68,5 +69,6 @@ def register_trainers(register):
             recipe="zoo.plugins.gpt2.train:GPT2Recipe",
             defaults={"epochs": 100, "batch_size": 16, "lr": 1e-3},
             description="byte-level BPE trained on the training split; next-token cross-entropy, AdamW, cosine schedule, time budget",
+            hyperparameters=HYPERPARAMETERS,
         )
     )

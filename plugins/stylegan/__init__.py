@@ -92,6 +92,12 @@ def register_trainers(register):
             name="stylegan",
             recipe="zoo.plugins.stylegan.train:StyleGANRecipe",
             defaults={"epochs": 6, "batch_size": 32, "lr": 2.5e-3},
+            hyperparameters=(
+                zoo.Setting("r1_gamma", 0.2, "R1 gradient penalty weight"),
+                zoo.Setting("r1_interval", 16, "discriminator steps between lazy R1 penalties"),
+                zoo.Setting("mixing_prob", 0.9, "share of batches trained with style mixing"),
+                zoo.Setting("ema_kimg", 5.0, "half-life of the generator EMA, in thousands of images"),
+            ),
             description="non-saturating logistic loss, lazy R1, style mixing 0.9, Adam(0, 0.99), generator EMA",
         )
     )

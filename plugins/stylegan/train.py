@@ -26,9 +26,6 @@ from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.stylegan.model import Discriminator, Generator, StyleGANConfig
 
-RECIPE_DEFAULTS = {"r1_gamma": 0.2, "r1_interval": 16, "mixing_prob": 0.9, "ema_kimg": 5.0}
-
-
 class StyleGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = generator_metric_descriptions("cnn")
@@ -36,7 +33,6 @@ class StyleGANRecipe(zoo.Recipe):
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        self.settings = self.recipe_options(RECIPE_DEFAULTS)
         model_config = StyleGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)

@@ -57,6 +57,7 @@ def register_trainers(register):
             name="vaegan",
             recipe="zoo.plugins.vaegan.train:VAEGANRecipe",
             defaults={"epochs": 12, "batch_size": 64, "lr": 3e-4},
+            hyperparameters=(zoo.Setting("gamma", 0.01, "weight of the feature-space reconstruction in the decoder's loss"),),
             description="Larsen et al. 2016 losses (KL + Dis_l likelihood + GAN), Adam(3e-4, 0.5/0.999)",
         )
     )

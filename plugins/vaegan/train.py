@@ -19,9 +19,6 @@ from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.vaegan.model import VAEGAN, Discriminator, VAEGANConfig
 
-RECIPE_DEFAULTS = {"gamma": 0.01}  # weight of the feature-space reconstruction in the decoder's loss
-
-
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions."""
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
@@ -34,7 +31,6 @@ class VAEGANRecipe(zoo.Recipe):
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        self.settings = self.recipe_options(RECIPE_DEFAULTS)
         model_config = VAEGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAEGAN(model_config).to(options.device)

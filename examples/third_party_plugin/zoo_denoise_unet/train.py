@@ -26,7 +26,7 @@ class DenoiseRecipe(zoo.Recipe):
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        self.noise_std = float(options.hparams.get("noise_std", 0.5))
+        self.noise_std = self.settings["noise_std"]
         images, _ = read_mnist(options.data, "train")
         if options.limit:
             images = images[: options.limit]
