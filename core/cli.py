@@ -112,6 +112,7 @@ def _export_epilog() -> str:
         "  fp32     float32, checked against PyTorch (default)",
         "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
         "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, checked by the task metric (the speed-up is reported)",
+        "           with ZOO_EXPORT_INT8_MODE=tensorrt (and --target trt): Q/DQ on Conv/MatMul/Gemm for TensorRT",
         "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
     ]
     return "\n".join(lines)
@@ -205,6 +206,9 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     p.add_argument("--rtol", type=non_negative_float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.add_argument("--runtime", choices=RUNTIMES,
+                   help="write the bundle only if this runtime's pre-flight check (zoo check) predicts it loads; "
+                        "the manifest records it")
     p.add_argument("--force", action="store_true",
                    help="write into an output folder that holds other files (files of the same names are replaced)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
@@ -221,6 +225,15 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
     if target_flags:
         _add_target_flags(p, building=True)
     p.set_defaults(handler=cmd_build_engine)
+
+    p = commands.add_parser("check", help="predict whether a runtime loads an exported bundle, naming each blocking operator")
+    p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export`")
+    p.add_argument("--runtime", required=True, choices=RUNTIMES, help="the runtime that will load it")
+    p.add_argument("--runtime-version", metavar="VERSION",
+                   help="predict for this version (default: the installed one, else the newest the check knows; "
+                        "OpenCV: its C++ headers, then its Python package, else 4.6)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.set_defaults(handler=cmd_check)
 
     model = _model_argument(argv or [])
     p = commands.add_parser("run", help="sample from or apply a model", epilog=MODEL_OPTIONS_EPILOG.format(command="run"))
@@ -668,10 +681,19 @@ def cmd_export(args) -> int:
     options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
         args.model, args.target, args.out, precision=args.precision, weights=args.weights,
-        config_overrides=overrides, options=options, force=args.force,
+        config_overrides=overrides, options=options, runtime=args.runtime, force=args.force,
     )
     print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
     return 0
+
+
+def cmd_check(args) -> int:
+    """Exit status 0 when every graph should load, 1 when some will not."""
+    from zoo.preflight import check_bundle
+
+    report = check_bundle(args.bundle, args.runtime, args.runtime_version)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.text())
+    return 0 if report.loads else 1
 
 
 def cmd_build_engine(args) -> int:

@@ -61,6 +61,9 @@ class GraphSpec:
     "*" (every output) or an output name, optionally suffixed "@fp16" or
     "@int8" for reduced-precision targets; values hold "atol", "rtol" and
     "mismatch" (the share of elements allowed outside atol + rtol * |ref|).
+    `axis_ranges` gives symbolic axes other than "batch" the (min, opt, max)
+    sizes a deployed graph accepts, for engine profiles (a KV cache from 0 to
+    the model's context).
     `role` says what the graph is to the model's task ("encoder", "mapping",
     "features", ...): tasks find the graphs they need by role, never by name.
     """
@@ -74,6 +77,7 @@ class GraphSpec:
     example_axes: dict[str, int] = field(default_factory=dict)
     description: str = ""
     tolerances: dict[str, dict[str, float]] = field(default_factory=dict)
+    axis_ranges: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     role: str = ""
 
     def axis_sizes(self, batch: int) -> dict[str, int]:
@@ -398,6 +402,9 @@ def _check_graphs(model: str, graphs: Any) -> None:
             _check(output == "*" or output in outputs, f"model '{model}': graph '{graph.name}' has a tolerance for unknown output {output!r}")
             _check(precision in ("", "fp16", "int8"), f"model '{model}': tolerance key {key!r} may end in @fp16 or @int8 only")
             _check(isinstance(values, dict) and set(values) <= {"atol", "rtol", "mismatch"}, f"model '{model}': tolerance {key!r} must be a dict of atol, rtol, mismatch")
+        for axis, sizes in graph.axis_ranges.items():
+            _check(len(sizes) == 3 and all(isinstance(n, int) for n in sizes) and 0 <= sizes[0] <= sizes[1] <= sizes[2],
+                   f"model '{model}': graph '{graph.name}' axis_ranges[{axis!r}] must be (min, opt, max) ints, 0 <= min <= opt <= max")
         for tensor in graph.inputs + graph.outputs:
             _check(tensor.dtype in DTYPES, f"model '{model}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
             _check(tensor.example in EXAMPLE_KINDS, f"model '{model}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")

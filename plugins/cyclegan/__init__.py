@@ -23,6 +23,7 @@ def _graph(config: dict, name: str, source: str, target: str) -> zoo.GraphSpec:
         outputs=(zoo.TensorSpec("translated", image,
                                 description=f"the digit in {target} style, in [-1, 1]"),),
         example_axes={"height": 32, "width": 32},
+        axis_ranges={"height": (16, 32, 64), "width": (16, 32, 64)},  # engine profiles: multiples of 4 around 32
         preprocessing={"image": {"domain": source, "layout": "NCHW", "size": 32, "frame": FRAMES[source],
                                  "range": [-1.0, 1.0], "from_uint8": "x / 127.5 - 1", "foreground": "white on black",
                                  "height_width": "any multiple of 4; trained at 32x32"}},
