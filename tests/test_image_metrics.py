@@ -45,9 +45,9 @@ def test_fid_cnn_through_the_shipped_cnn_on_a_handful_of_images():
     train_images, train_labels = read_mnist(DATA, "train")
     train = to_unit_range(pad_to(train_images[:40], 32))
     noise = np.random.default_rng(0).uniform(-1, 1, real.shape).astype(np.float32)
-    classifier = feature_backend("torch")
-    good = classifier_metrics(classifier, train, real, train)
-    bad = classifier_metrics(classifier, noise, real, train)
+    classifier = feature_backend("torch", "cnn")
+    good = classifier_metrics(classifier, train, real, train, "cnn")
+    bad = classifier_metrics(classifier, noise, real, train, "cnn")
     assert good["fid_cnn"] == pytest.approx(good["floor_fid_cnn"])
     assert bad["fid_cnn"] > 10 * good["fid_cnn"]
     assert good["classes_present"] == len(set(train_labels[:40])) and good["mean_confidence"] > 0.9

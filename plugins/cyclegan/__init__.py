@@ -23,6 +23,7 @@ def _graph(config: dict, name: str, source: str, target: str) -> zoo.GraphSpec:
         outputs=(zoo.TensorSpec("translated", image,
                                 description=f"the digit in {target} style, in [-1, 1]"),),
         example_axes={"height": 32, "width": 32},
+        axis_ranges={"height": (16, 32, 64), "width": (16, 32, 64)},  # engine profiles: multiples of 4 around 32
         preprocessing={"image": {"domain": source, "layout": "NCHW", "size": 32, "frame": FRAMES[source],
                                  "range": [-1.0, 1.0], "from_uint8": "x / 127.5 - 1", "foreground": "white on black",
                                  "height_width": "any multiple of 4; trained at 32x32"}},
@@ -38,6 +39,8 @@ def register_models(register):
         zoo.ModelSpec(
             name="cyclegan",
             task="image-to-image",
+            # The classifier of each domain judges translations into it (label preservation, zoo eval).
+            task_config={"judges": {"mnist": "cnn", "usps": "cnn:usps"}},
             description="CycleGAN: two ResNet generators (instance norm) translating 32x32 digits MNIST <-> USPS, "
                         "trained unpaired with PatchGAN discriminators",
             builder="zoo.plugins.cyclegan.model:build",

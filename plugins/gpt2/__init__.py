@@ -29,6 +29,9 @@ def graphs(config: dict) -> tuple[zoo.GraphSpec, ...]:
             outputs=(zoo.TensorSpec("logits", ("batch", "sequence_length", config["vocab_size"]),
                                     description="next-token logits at every position"),) + present,
             example_axes={"sequence_length": 3, "past_sequence_length": 5, "total_sequence_length": 8},
+            # engine profiles: a prompt of up to the context, or one token after a cache of up to the context minus one
+            axis_ranges={"sequence_length": (1, 1, config["block_size"]),
+                         "past_sequence_length": (0, config["block_size"] // 2, config["block_size"] - 1)},
             preprocessing={"input_ids": {"tokenizer": "<weights>.tokenizer.json (byte-level BPE)",
                                          "max_positions": config["block_size"]}},
             postprocessing={"logits": {"sampling": "softmax(logits[:, -1] / temperature), top-k"}},
