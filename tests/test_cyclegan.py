@@ -129,6 +129,12 @@ def test_translation_metrics_on_a_handful_of_images():
     assert (image_translation.predictions(classifier, images) == usps_labels).mean() >= 0.9
 
 
+def test_the_manifest_names_the_usps_resampling_filter():
+    spec = zoo.get_spec("cyclegan").with_config()
+    assert "bilinear" in spec.graph("b2a").preprocessing["image"]["resampling"].lower()
+    assert "bilinear" in spec.graph("a2b").postprocessing["translated"]["resampling"].lower()
+
+
 def test_export_parity_of_both_directions_with_dynamic_size(tiny_cyclegan, tmp_path):
     import onnxruntime as ort
 

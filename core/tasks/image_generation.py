@@ -18,7 +18,7 @@ import numpy as np
 from zoo.data import pad_to, read_mnist, to_unit_range
 from zoo.errors import ZooError
 from zoo.images import save_grid, to_uint8
-from zoo.metrics import class_coverage, frechet_distance, pooled_pixels
+from zoo.metrics import class_coverage, frechet_distance, pooled_pixels, precision_recall
 from zoo.runtime import Backend, open_backend
 from zoo.specs import GraphSpec, ModelSpec
 from zoo.tasks import Note, Quality
@@ -61,15 +61,30 @@ def generator_metric_descriptions(judge: str | None) -> dict[str, str]:
             f"not comparable to Inception FID"
         ),
         f"floor_{fid_metric(judge)}": "the same distance between the first 2,000 training-split images and the held-out split",
+        f"precision_{suffix(judge)}": (
+            f"precision (Kynkaanniemi et al. 2019, k = 3) in the same {judge} feature space: share of the 2,000 samples "
+            f"inside the held-out images' k-nearest-neighbour manifold; how many samples look real; higher is better"
+        ),
+        f"floor_precision_{suffix(judge)}": "the same share for the first 2,000 training-split images: what real digits score",
+        f"recall_{suffix(judge)}": (
+            f"recall (Kynkaanniemi et al. 2019, k = 3) in the same {judge} feature space: share of the 2,000 held-out "
+            f"images inside the samples' k-nearest-neighbour manifold; how much of the data's variety they cover"
+        ),
+        f"floor_recall_{suffix(judge)}": "the same share with the first 2,000 training-split images in place of the samples",
         "classes_present": f"digit classes the {judge} predicts for at least one of the 2,000 samples (10 is all)",
         "min_class_share": "share of samples in the rarest predicted class (0.1 is perfectly balanced)",
         "mean_confidence": f"mean top-class probability the {judge} gives the samples (held-out real digits score about 0.99)",
     }
 
 
+def suffix(judge: str) -> str:
+    """`judge` as a metric-name suffix: <model>[_<variant>]."""
+    return judge.replace(":", "_").replace("-", "_")
+
+
 def fid_metric(judge: str) -> str:
     """The name of the Frechet distance on `judge`'s features: fid_<model>[_<variant>]."""
-    return "fid_" + judge.replace(":", "_").replace("-", "_")
+    return "fid_" + suffix(judge)
 
 
 VAE_METRIC_DESCRIPTIONS = {
@@ -182,15 +197,21 @@ def classifier_features(classifier: Backend, images: np.ndarray, chunk: int = 50
 
 def classifier_metrics(classifier: Backend, samples: np.ndarray, heldout: np.ndarray, train: np.ndarray,
                        judge: str) -> dict[str, float]:
-    """The Frechet distance on the judge's features, its floor, class coverage and confidence
-    (`generator_metric_descriptions`)."""
+    """The Frechet distance on the judge's features, precision and recall, their floors, class coverage
+    and confidence (`generator_metric_descriptions`)."""
     sample_features, probabilities = classifier_features(classifier, samples)
     heldout_features, _ = classifier_features(classifier, heldout)
     train_features, _ = classifier_features(classifier, train)
     coverage = class_coverage(probabilities)
+    precision, recall = precision_recall(heldout_features, sample_features)
+    floor_precision, floor_recall = precision_recall(heldout_features, train_features)
     return {
         fid_metric(judge): round(frechet_distance(sample_features, heldout_features), 4),
         f"floor_{fid_metric(judge)}": round(frechet_distance(train_features, heldout_features), 4),
+        f"precision_{suffix(judge)}": round(precision, 4),
+        f"floor_precision_{suffix(judge)}": round(floor_precision, 4),
+        f"recall_{suffix(judge)}": round(recall, 4),
+        f"floor_recall_{suffix(judge)}": round(floor_recall, 4),
         "classes_present": coverage["classes_present"],
         "min_class_share": round(coverage["min_class_share"], 4),
         "mean_confidence": round(coverage["mean_confidence"], 4),
