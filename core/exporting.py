@@ -18,7 +18,6 @@ from zoo.errors import UnavailableError, UnknownNameError, ZooError
 from zoo.files import atomic_directory, ensure_writable_dir, file_lock
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
 
-BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 
 
 
@@ -134,12 +133,15 @@ def export_model(
     log: Callable[[str], None] = print,
     force: bool = False,
     out_flag: str = "-o",
+    runtime: str | None = None,
 ) -> Path:
     """Export model `name` (optionally "name:variant", or a `ResolvedModel`) to `out/<bundle>`; return the bundle path.
 
     An existing `out/<bundle>` is replaced only when it is a previous bundle of
     the same model and variant (its model.json says so); a folder holding
-    anything else is refused unless `force` (see `zoo.files.atomic_directory`)."""
+    anything else is refused unless `force` (see `zoo.files.atomic_directory`).
+    With `runtime` ("ort", "ort-mobile", "opencv", "trt"), the bundle is written only if that runtime's
+    pre-flight check (`zoo check`) predicts it loads, and the manifest records the runtime."""
     exporter = registry().exporter(target)
     if precision not in exporter.precisions:
         raise UnknownNameError(
@@ -147,7 +149,7 @@ def export_model(
         )
     resolved = resolve(name, weights)
     spec = resolved.spec
-    if spec.task not in exporter.tasks:
+    if exporter.tasks and spec.task not in exporter.tasks:
         raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
     if exporter.check:
         reason = import_dotted(exporter.check, f"the check of target '{target}'")()
@@ -159,7 +161,7 @@ def export_model(
     sha256 = resolved.sha256
     bundle = out / bundle_name(spec, resolved.variant)
     from zoo import __version__
-    from zoo.bundles import is_bundle_of
+    from zoo.bundles import BUNDLE_FORMAT, is_bundle_of  # here, not at the top: zoo.bundles imports numpy
 
     def previous_bundle(path: Path) -> bool:
         return is_bundle_of(path, spec.name, resolved.variant)
@@ -182,7 +184,21 @@ def export_model(
             **entries,
         }
         (temporary / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if runtime:
+            _check_runtime(temporary, manifest, runtime, spec.name)
     return bundle
+
+
+def _check_runtime(bundle: Path, manifest: dict[str, Any], runtime: str, name: str) -> None:
+    from zoo.preflight import check_bundle
+
+    report = check_bundle(bundle, runtime)
+    if not report.loads:
+        blocking = "; ".join(f"{g.graph}: {g.blockers[0]}" for g in report.graphs if not g.loads)
+        raise UnavailableError(f"{runtime} {report.version} would not load the export of '{name}' ({blocking}); "
+                               f"`zoo check BUNDLE --runtime {runtime}` lists every blocking operator")
+    manifest["runtime"] = {"name": runtime, "version": report.version, "checked": "zoo check predicts it loads"}
+    (bundle / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def cache_root() -> Path:
@@ -207,9 +223,11 @@ def _code_fingerprint(spec: ModelSpec) -> str:
 
 
 def cached_bundle(
-    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None,
+    int8_mode: str | None = None,
 ) -> Path:
-    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
+    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use;
+    `int8_mode` overrides `[export] int8_mode` (TensorRT engines need "tensorrt": Q/DQ).
 
     The cache key holds the weights' sha256, the opset, the zoo version and a
     hash of the code that shapes the graph, so new weights, a new zoo or an
@@ -222,6 +240,8 @@ def cached_bundle(
     spec, sha256 = resolved.spec, resolved.sha256
     opset = configuration()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
+    if precision == "int8" and int8_mode:
+        suffix += f"-{int8_mode}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
@@ -239,6 +259,7 @@ def cached_bundle(
         print(f"zoo: exporting {resolved.reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
         export_model(
             resolved, "onnx", folder, precision=precision,
+            config_overrides={"export": {"int8_mode": int8_mode}} if precision == "int8" and int8_mode else None,
             options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
             out_flag="ZOO_CACHE_DIR",
         )

@@ -8,24 +8,29 @@ import math
 import time
 from typing import Any
 
-import numpy as np
-
+from zoo.specs import Setting
 from zoo.text import METRIC_DESCRIPTIONS, TRAINING_DESCRIPTION, read_text, write_tokenizer_json
 from zoo.training import Recipe
 
 
+HYPERPARAMETERS = (
+    Setting("block", 128, "training window length, in tokens"),
+    Setting("budget_minutes", 0.0, "stop after this much training time; 0 = no budget"),
+    Setting("warmup", 100, "steps of linear learning-rate warm-up"),
+    Setting("weight_decay", 0.1, "AdamW weight decay of the matrices"),
+    Setting("steps_per_epoch", 1000, "batches of random windows in one epoch"),
+)
+
+
 class LanguageModelRecipe(Recipe):
     """Subclasses set `make_tokenizer(text) -> (tokenizer, json_text)` and
-    `make_model(self.config) -> nn.Module` whose forward maps ids (B, T) to logits (B, T, V).
-
-    Recipe options (`--set`): `block` (window length in tokens), `budget_minutes`
-    (stop after this much training time; 0 = no budget), `warmup` (steps),
-    `weight_decay`, `steps_per_epoch`.
+    `make_model(config) -> nn.Module` whose forward maps ids (B, T) to logits (B, T, V).
+    Their TrainerSpecs declare `HYPERPARAMETERS` (this module imports neither
+    torch nor numpy, so a plugin's `__init__` may import it).
     """
 
     metric_descriptions = METRIC_DESCRIPTIONS
     data_description = TRAINING_DESCRIPTION
-    defaults = {"block": 128, "budget_minutes": 0.0, "warmup": 100, "weight_decay": 0.1, "steps_per_epoch": 1000}
 
     def make_tokenizer(self, text: str):
         raise NotImplementedError
@@ -34,10 +39,10 @@ class LanguageModelRecipe(Recipe):
         raise NotImplementedError
 
     def __init__(self, spec, options):
+        import numpy as np
         import torch
 
         super().__init__(spec, options)
-        self.settings = self.recipe_options(self.defaults)
         text = read_text(options.data, "train")
         tokenizer, tokenizer_json = self.make_tokenizer(text)
         if options.out is not None:

@@ -134,8 +134,9 @@ class BackendRequest:
     `model` is the `zoo.ResolvedModel` (spec and weights) to run and `graph`
     its graph, resolved for those weights. `name` is the backend asked for
     ("trt-fp16"), `precision` its suffix. `bundle()` is the cached ONNX
-    export of the model at a precision, made and validated on first use;
-    `config()` the merged configuration, including every target's own section.
+    export of the model at a precision, made and validated on first use
+    (`zoo.bundles.graph_path` finds a graph's checked file in it); `config()`
+    the merged configuration, including every target's own section.
     """
 
     model: Any
@@ -151,21 +152,16 @@ class BackendRequest:
     def precision(self) -> str:
         return split_backend(self.name)[1]
 
-    def bundle(self, precision: str = "fp32") -> Path:
+    def bundle(self, precision: str = "fp32", int8_mode: str | None = None) -> Path:
+        """`int8_mode` picks another int8 quantization than the configured one ("tensorrt": Q/DQ)."""
         from zoo.exporting import cached_bundle
 
-        return cached_bundle(self.model, precision=precision, data=self.data)
+        return cached_bundle(self.model, precision=precision, data=self.data, int8_mode=int8_mode)
 
     def config(self) -> dict[str, Any]:
         from zoo.api import configuration
 
         return configuration()
-
-    def graph_file(self, bundle: Path) -> Path:
-        """The graph's file in `bundle`, inside it and matching the manifest's sha256."""
-        from zoo.bundles import graph_path, read_manifest
-
-        return graph_path(Path(bundle), read_manifest(bundle), self.graph.name)
 
 
 def check_backend(name: str) -> None:
@@ -188,7 +184,7 @@ def open_backend(
     provides (`onnx`, `onnx-int8`, `trt-fp16`, ...: `ExporterSpec.backends`), which
     runs a cached export made on first use.
 
-    `model` is a reference ("cnn:usps"), a spec (its default variant) or a
+    `model` is a reference ("NAME:VARIANT"), a spec (its default variant) or a
     `zoo.ResolvedModel`; `weights` a local file instead of the variant's. The
     graph's shapes are those of the weights used. `loaded` reuses a torch model
     from `zoo.load` or `zoo.build` (its own config then decides the graphs);

@@ -208,14 +208,15 @@ TESTS = '''\
 """The checks the zoo relies on (`zoo.testing`), and a short real training run."""
 
 import os
-from pathlib import Path
 
 import pytest
 
 from zoo import testing
+from zoo.data import data_root
 
 MODEL = "$name"
-MNIST = Path(os.environ.get("ZOO_TEST_DATA", "../shared/data")) / "mnist"
+# The data root: ZOO_TEST_DATA, else the one zoo commands use (ZOO_DATA or [data] root).
+MNIST = data_root(os.environ.get("ZOO_TEST_DATA")) / "mnist"
 
 
 def test_conformance(tmp_path):

@@ -16,7 +16,10 @@ problem:
    config stored in it match the loaded model's forward pass;
 6. the core's ONNX pipeline exports every graph and validates it against
    PyTorch. A plugin without trained weights is exported with random
-   weights (`save_random_weights`), so a freshly written plugin passes.
+   weights (`save_random_weights`), so a freshly written plugin passes;
+7. with `run=True`, `zoo run` of the model's task works on those weights,
+   and, when `data` names a data root, `zoo eval` does too (both through
+   the command line, in this process).
 
 Each check is also a function of its own. `make_distribution` writes a
 throwaway plugin distribution for tests of plugin loading.
@@ -55,12 +58,14 @@ class ConformanceReport:
 
 
 def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = None,
-                export: bool = True) -> ConformanceReport:
+                export: bool = True, run: bool = False, data: str | os.PathLike | None = None) -> ConformanceReport:
     """Run every check on model `name`; `workdir` receives random weights and the bundle.
 
     `weights` is a trained file to load and export (its card, if one sits
     beside it, is checked too); otherwise the shipped default variant is
-    exported when its file exists, else random weights.
+    exported when its file exists, else random weights. `run` also runs the
+    model's task on them (`zoo run`, and `zoo eval` on the data root `data`
+    when one is given).
     """
     workdir = Path(workdir)
     report = ConformanceReport(name)
@@ -85,7 +90,69 @@ def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = No
         weights = save_random_weights(name, workdir / f"{name}-random.safetensors")
     report.bundle = check_onnx_export(name, workdir / "export", weights)
     report.passed.append("onnx export")
+    if not run:
+        return report
+    check_run(name, workdir / "run", weights)
+    report.passed.append("zoo run")
+    if data is None:
+        report.skipped.append("zoo eval (no data root given)")
+    else:
+        check_eval(name, data, weights)
+        report.passed.append("zoo eval")
     return report
+
+
+def check_run(name: str, workdir: str | os.PathLike, weights: str | os.PathLike | None = None) -> None:
+    """`zoo run NAME --backend torch` succeeds. A model whose first graph reads an
+    image (`example="image"`) is given a blank picture of the declared size."""
+    from zoo.api import resolve
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = ["run", name, "--backend", "torch", "-o", str(workdir / "run.png")]
+    picture = _blank_picture(resolve(name, weights).spec.graph(), workdir / "input.png")
+    argv += ["--image", str(picture)] if picture else []
+    _run_cli(argv + (["--weights", str(weights)] if weights is not None else []))
+
+
+def check_eval(name: str, data: str | os.PathLike, weights: str | os.PathLike | None = None) -> None:
+    """`zoo eval NAME --backend torch --data DATA` succeeds and reports numbers."""
+    argv = ["eval", name, "--backend", "torch", "--data", str(data), "--json"]
+    output = _run_cli(argv + (["--weights", str(weights)] if weights is not None else []))
+    metrics = json.loads(output)["metrics"]
+    if not metrics or not all(isinstance(v, (int, float)) for v in metrics.values()):
+        raise ConformanceError(f"`zoo {' '.join(argv)}` reported no numeric metrics: {metrics}")
+
+
+def _run_cli(argv: list[str]) -> str:
+    """The `zoo` command line in this process: its stdout, or a ConformanceError with its error line."""
+    import contextlib
+    import io
+
+    from zoo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    except Exception as exc:  # a crash the command line did not turn into a one-line error is the finding
+        raise ConformanceError(f"`zoo {' '.join(argv)}` crashed: {type(exc).__name__}: {exc}") from None
+    if code != 0:
+        lines = [line for line in err.getvalue().splitlines() if line.strip()]
+        raise ConformanceError(f"`zoo {' '.join(argv)}` failed (exit {code}): {lines[-1] if lines else 'no message'}")
+    return out.getvalue()
+
+
+def _blank_picture(graph, path: Path) -> Path | None:
+    """A mid-grey PNG the size of the graph's image input, or None when it reads no image."""
+    image = next((t for t in graph.inputs if t.example == "image"), None)
+    if image is None:
+        return None
+    from PIL import Image
+
+    height, width = (graph.example_axes.get(d, 32) if isinstance(d, str) else d for d in image.shape[-2:])
+    Image.new("L", (width, height), 128).save(path)
+    return path
 
 
 def check_spec(name: str):

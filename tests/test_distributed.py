@@ -23,7 +23,9 @@ def register_models(register):
 
 @zoo.hookimpl
 def register_trainers(register):
-    register(zoo.TrainerSpec(name="linreg", recipe="linreg:Recipe", defaults={"epochs": 2, "batch_size": 16, "lr": 0.05}))
+    register(zoo.TrainerSpec(name="linreg", recipe="linreg:Recipe", defaults={"epochs": 2, "batch_size": 16, "lr": 0.05},
+                             hyperparameters=(zoo.Setting("die_on_rank", -1, "kill this rank's worker"),
+                                              zoo.Setting("die_at", "", "where: step"))))
 
 
 def build(features):
@@ -51,7 +53,7 @@ class Recipe(zoo.Recipe):
 
     def step(self, indices):
         import torch
-        if self.options.hparams.get("die_on_rank") == self.options.rank and self.options.hparams.get("die_at") == "step":
+        if self.settings["die_on_rank"] == self.options.rank and self.settings["die_at"] == "step":
             os.kill(os.getpid(), signal.SIGKILL)
         loss = torch.nn.functional.mse_loss(self.model(self.x[indices]), self.y[indices])
         self.optimizers["model"].zero_grad()

@@ -60,6 +60,20 @@ def register_trainers(register):
             name="cartpole",
             recipe="zoo.plugins.cartpole.train:PPORecipe",
             defaults={"epochs": 40, "batch_size": 256, "lr": 1e-3},
+            # The tuned CartPole-v1 settings of RL Baselines3 Zoo.
+            hyperparameters=(
+                zoo.Setting("envs", 8, "environments stepped in lock-step"),
+                zoo.Setting("rollout_steps", 32, "steps per environment in one PPO iteration's rollout"),
+                zoo.Setting("iterations_per_epoch", 10, "PPO iterations in one epoch"),
+                zoo.Setting("update_epochs", 20, "passes of minibatch updates over each rollout"),
+                zoo.Setting("gamma", 0.98, "discount factor"),
+                zoo.Setting("gae_lambda", 0.8, "GAE lambda"),
+                zoo.Setting("clip", 0.2, "PPO clip range at the start (annealed to 0)"),
+                zoo.Setting("entropy_coef", 0.0, "weight of the entropy bonus"),
+                zoo.Setting("value_coef", 0.5, "weight of the value loss"),
+                zoo.Setting("max_grad_norm", 0.5, "gradient clipping norm"),
+                zoo.Setting("eval_episodes", 100, "evaluation episodes for the card (reset seeds 0..N-1)"),
+            ),
             description="PPO (clipped objective, GAE) on 8 CartPole-v1 environments; an epoch is 10 rollouts of 8 x 32 steps",
         )
     )

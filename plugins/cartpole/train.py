@@ -16,24 +16,10 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.errors import ZooError
 from zoo.runtime import TorchBackend
 from zoo.tasks.policy import POLICY_METRIC_DESCRIPTIONS, make_environment, policy_metrics
 from zoo.plugins.cartpole.model import ActorCritic, CartPoleConfig, greedy_policy
 
-PPO_DEFAULTS = {
-    "envs": 8,
-    "rollout_steps": 32,
-    "iterations_per_epoch": 10,
-    "update_epochs": 20,
-    "gamma": 0.98,
-    "gae_lambda": 0.8,
-    "clip": 0.2,
-    "entropy_coef": 0.0,
-    "value_coef": 0.5,
-    "max_grad_norm": 0.5,
-    "eval_episodes": 100,
-}
 # Training environments reset from seeds far above the evaluation seeds 0..99.
 TRAIN_SEED_BASE = 10_000
 
@@ -43,10 +29,7 @@ class PPORecipe(zoo.Recipe):
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        unknown = sorted(set(options.hparams) - set(PPO_DEFAULTS) - set(self.config))
-        if unknown:
-            raise ZooError(f"unknown --set key(s) {', '.join(unknown)} for cartpole; use {', '.join(PPO_DEFAULTS)} or a model config key")
-        self.ppo = self.recipe_options(PPO_DEFAULTS)
+        self.ppo = self.settings
         planned = options.epochs * self.ppo["iterations_per_epoch"]
         self.total_iterations = min(planned, options.max_steps) if options.max_steps else planned
         self.data_description = (

@@ -48,6 +48,7 @@ def graphs(config):
         ),
         zoo.GraphSpec(
             name="features",
+            role="features",
             module="zoo.plugins.cnn.model:features_and_logits",
             inputs=(IMAGE,),
             outputs=(
@@ -67,6 +68,10 @@ def register_trainers(register):
             name="cnn",
             recipe="zoo.plugins.cnn.train:CNNRecipe",
             defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3},
+            hyperparameters=(
+                zoo.Setting("dataset", "mnist", "training split to learn from: mnist or usps"),
+                zoo.Setting("init", "", "weights to start from, as a model reference (cnn, cnn:usps); empty: random"),
+            ),
             description="cross-entropy, AdamW with a one-cycle schedule, random shifts/rotations/scaling; "
                         "--set dataset=usps --set init=cnn fine-tunes the shipped weights on USPS train",
         )

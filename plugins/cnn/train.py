@@ -42,7 +42,7 @@ class CNNRecipe(zoo.Recipe):
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        self.dataset = options.hparams.get("dataset", "mnist")
+        self.dataset = self.settings["dataset"]
         if self.dataset not in TRAIN_SPLITS:
             raise zoo.ZooError(f"--set dataset={self.dataset}: use one of {', '.join(TRAIN_SPLITS)}")
         self.data_description = DESCRIPTIONS[self.dataset]
@@ -52,7 +52,7 @@ class CNNRecipe(zoo.Recipe):
         self.images = torch.from_numpy(images).to(options.device)
         self.labels = torch.from_numpy(labels).to(options.device)
         self.model = CNN(CNNConfig(**self.config)).to(options.device)
-        init = options.hparams.get("init")
+        init = self.settings["init"]
         if init:
             # Fine-tuning starts from released weights, loaded (and checksum-verified) through the public API.
             self.model.load_state_dict(zoo.load(str(init)).state_dict())

@@ -1,6 +1,7 @@
 """LSTM: a character-level LSTM language model of Tiny Shakespeare."""
 
 import zoo
+from zoo.lm_training import HYPERPARAMETERS
 
 CONFIG = {"vocab_size": 65, "n_embd": 64, "hidden": 256, "layers": 2, "dropout": 0.0}
 
@@ -52,5 +53,6 @@ def register_trainers(register):
             recipe="zoo.plugins.lstm.train:LSTMRecipe",
             defaults={"epochs": 100, "batch_size": 32, "lr": 3e-3},
             description="next-character cross-entropy on 128-character windows, AdamW, cosine schedule, time budget",
+            hyperparameters=HYPERPARAMETERS,
         )
     )

@@ -23,20 +23,16 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.stylegan.model import Discriminator, Generator, StyleGANConfig
-
-RECIPE_DEFAULTS = {"r1_gamma": 0.2, "r1_interval": 16, "mixing_prob": 0.9, "ema_kimg": 5.0}
-
 
 class StyleGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    metric_descriptions = generator_metric_descriptions("cnn")
     single_process = True
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        self.settings = self.recipe_options(RECIPE_DEFAULTS)
         model_config = StyleGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
@@ -121,4 +117,4 @@ class StyleGANRecipe(zoo.Recipe):
         self.generator_ema.eval()
         spec = self.spec
         backend = TorchBackend(self.generator_ema.cpu(), spec.graph())
-        return generator_metrics(backend, self.options.data)
+        return generator_metrics(backend, self.options.data, judge=judge(spec))

@@ -16,11 +16,8 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.vaegan.model import VAEGAN, Discriminator, VAEGANConfig
-
-RECIPE_DEFAULTS = {"gamma": 0.01}  # weight of the feature-space reconstruction in the decoder's loss
-
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions."""
@@ -29,12 +26,11 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 class VAEGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    metric_descriptions = generator_metric_descriptions("cnn")
     single_process = True
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
-        self.settings = self.recipe_options(RECIPE_DEFAULTS)
         model_config = VAEGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAEGAN(model_config).to(options.device)
@@ -93,4 +89,4 @@ class VAEGANRecipe(zoo.Recipe):
         self.model.eval()
         spec = self.spec
         backend = TorchBackend(self.model.cpu(), spec.graph())
-        return generator_metrics(backend, self.options.data)
+        return generator_metrics(backend, self.options.data, judge=judge(spec))
