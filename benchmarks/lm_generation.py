@@ -38,14 +38,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = []
     for name in args.models.split(","):
-        spec = zoo.api.get_spec(name)
-        graph = spec.graph()
+        resolved = zoo.api.resolve(name)
+        graph = resolved.spec.graph()
         tokenizer = load_tokenizer(tokenizer_path(zoo.api.resolve_weights(name).path))
         prompt = tokenizer.encode(read_text(args.data or _data(), "heldout")[:400])[: args.prompt_tokens]
-        bundle = cached_bundle(name, None)
+        bundle = cached_bundle(resolved)
         manifest = json.loads((bundle / "model.json").read_text())
         backends = {
-            "torch": open_backend(spec, "torch", name),
+            "torch": open_backend(resolved, "torch"),
             "onnx": OnnxBackend(bundle / manifest["graphs"][graph.name]["file"], graph, threads=args.threads),
         }
         for batch in [int(b) for b in args.batch.split(",")]:

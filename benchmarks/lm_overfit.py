@@ -34,8 +34,7 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for entry in args.models.split(","):
         name, _, weights = entry.partition("=")
-        spec = zoo.api.get_spec(name)
-        backend = open_backend(spec, args.backend, name, weights=weights or None)
+        backend = open_backend(name, args.backend, weights=weights or None)
         tokenizer = load_tokenizer(tokenizer_path(zoo.api.resolve_weights(name, weights or None).path))
         train_bits = text_metrics(backend, tokenizer, train_slice)["heldout_bits_per_char"]
         heldout_bits = text_metrics(backend, tokenizer, heldout)["heldout_bits_per_char"]

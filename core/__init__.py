@@ -3,6 +3,7 @@
     import zoo
     zoo.list_models()                     # specs of the installed models
     model = zoo.load("dcgan")             # a torch module with verified weights
+    zoo.resolve("dcgan").graphs           # its graphs, shaped by the config in its weights
     zoo.export("dcgan", target="onnx", out="out/")
 
 Importing zoo does not import torch.
@@ -13,7 +14,7 @@ __version__ = "0.1.0"
 from zoo.hookspecs import hookimpl  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
 from zoo.specs import ExporterSpec, GraphSpec, ModelSpec, Setting, TensorSpec, TrainerSpec, WeightsSpec  # noqa: E402
-from zoo.api import build, get_spec, list_models, load, registry, resolve_weights  # noqa: E402
+from zoo.api import ResolvedModel, build, get_spec, list_models, load, registry, resolve, resolve_weights  # noqa: E402
 from zoo.exporting import ExportJob  # noqa: E402
 from zoo.weights import file_sha256  # noqa: E402
 from zoo.training import Recipe, TrainOptions  # noqa: E402
@@ -25,6 +26,7 @@ __all__ = [
     "GraphSpec",
     "ModelSpec",
     "Recipe",
+    "ResolvedModel",
     "Setting",
     "TensorSpec",
     "TrainOptions",
@@ -39,5 +41,6 @@ __all__ = [
     "list_models",
     "load",
     "registry",
+    "resolve",
     "resolve_weights",
 ]

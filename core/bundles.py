@@ -17,6 +17,8 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.specs import GraphSpec, TensorSpec
 
+BUNDLE_FORMAT = "aigc-zoo-bundle/1"  # model.json's "format"
+
 
 _MAX_MANIFEST = 16 * 1024 * 1024
 
@@ -81,7 +83,6 @@ def graph_path(bundle: Path, manifest: dict[str, Any], graph: str) -> Path:
 
 def is_bundle_of(folder: Path, model: str, variant: str) -> bool:
     """True when `folder` holds a bundle the zoo wrote for `model` and `variant` (a readable model.json saying so)."""
-    from zoo.exporting import BUNDLE_FORMAT
 
     try:
         manifest = read_manifest(folder)

@@ -99,9 +99,29 @@ def _export_epilog() -> str:
         "  fp32     float32, checked against PyTorch (default)",
         "  fp16     float16 weights and activations, float32 inputs/outputs, checked by the task metric on the data root",
         "  int8     ONNX Runtime quantization of MatMul/Gemm/LSTM, checked by the task metric (the speed-up is reported)",
+        "           with ZOO_EXPORT_INT8_MODE=tensorrt (and --target trt): Q/DQ on Conv/MatMul/Gemm for TensorRT",
         "runtimes (--runtime): " + ", ".join(RUNTIMES) + "; `zoo check BUNDLE --runtime R` says whether R loads a bundle",
     ]
     return "\n".join(lines)
+
+
+class _TrainHelp(argparse.Action):
+    """`zoo train [MODEL] --help`: the command's help, then the `--set` keys of MODEL when one is named."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        if getattr(namespace, "model", None):
+            from zoo.api import get_spec
+            from zoo.training import settings_help, trainer_of
+
+            try:
+                spec = get_spec(namespace.model)
+                print("\n" + settings_help(spec, trainer_of(spec)))
+            except ZooError as exc:
+                parser.exit(exc.exit_code, f"zoo: error: {exc}\n")
+        else:
+            print("\nname a model (zoo train MODEL --help) to see the --set keys it accepts")
+        parser.exit()
 
 
 def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
@@ -136,8 +156,10 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="folder to create (default: ./zoo-NAME)")
     p.set_defaults(handler=cmd_new_plugin)
 
-    p = commands.add_parser("train", help="train a model with its registered recipe")
+    p = commands.add_parser("train", help="train a model with its registered recipe", add_help=False)
     p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("-h", "--help", action=_TrainHelp, nargs=0,
+                   help="show this help; after MODEL (zoo train MODEL --help), also the --set keys MODEL accepts")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.safetensors); the card goes beside it")
     p.add_argument("--epochs", type=positive_int, help="passes over the training data (default: the recipe's)")
@@ -150,7 +172,8 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or auto (default: [train] device)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     p.add_argument("--checkpoint-every", type=positive_int, help="epochs between checkpoints")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe hyper-parameter")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model config key or a recipe hyperparameter (JSON value); `zoo train MODEL --help` lists them")
     p.add_argument("--nproc-per-node", type=positive_int, default=1, help="data-parallel processes on this machine (torchrun)")
     p.add_argument("--nnodes", type=positive_int, default=1, help="machines taking part (each runs the same command)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address for --nnodes > 1")
@@ -168,6 +191,9 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=non_negative_float, help="relative parity tolerance against PyTorch (default: [export] rtol)")
     p.add_argument("--exporter", choices=("dynamo", "torchscript"), help="torch.onnx front end (default: [export] exporter)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis at 1")
+    p.add_argument("--runtime", choices=RUNTIMES,
+                   help="write the bundle only if this runtime's pre-flight check (zoo check) predicts it loads; "
+                        "the manifest records it")
     p.add_argument("--force", action="store_true",
                    help="write into an output folder that holds other files (files of the same names are replaced)")
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP + "; read by the task metric that validates fp16/int8")
@@ -184,6 +210,15 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     if target_flags:
         _add_target_flags(p, building=True)
     p.set_defaults(handler=cmd_build_engine)
+
+    p = commands.add_parser("check", help="predict whether a runtime loads an exported bundle, naming each blocking operator")
+    p.add_argument("bundle", type=Path, help="a bundle folder written by `zoo export`")
+    p.add_argument("--runtime", required=True, choices=RUNTIMES, help="the runtime that will load it")
+    p.add_argument("--runtime-version", metavar="VERSION",
+                   help="predict for this version (default: the installed one, else the newest the check knows; "
+                        "OpenCV: its C++ headers, then its Python package, else 4.6)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.set_defaults(handler=cmd_check)
 
     p = commands.add_parser("run", help="sample from or apply a model")
     _add_backend_arguments(p)
@@ -367,14 +402,22 @@ def cmd_info(args) -> int:
         from zoo.weights import variant_spec
 
         variant_spec(spec, only)
+    from zoo.training import trainer_of
+
+    shaped = _shaped_spec(args.model)
+    trainer = trainer_of(spec)
     info = {
         **_model_row(registry(), spec),
         "builder": spec.builder,
-        "config": spec.config,
+        "config": shaped.config,
         "trainer": spec.trainer,
+        "hyperparameters": [
+            {"key": setting.key, "default": setting.default, "help": setting.help}
+            for setting in (trainer.hyperparameters if trainer else ())
+        ],
         "graphs": [
             {"name": g.name, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
-            for g in spec.graphs
+            for g in shaped.graphs
         ],
         "variants": {name: {"uri": spec.weights[name].uri, "card": card} for name, card in variants.items()},
     }
@@ -385,8 +428,10 @@ def cmd_info(args) -> int:
     print(f"  task     {spec.task}")
     print(f"  plugin   {info['plugin']}")
     print(f"  builder  {spec.builder}")
-    print(f"  config   {json.dumps(spec.config)}")
+    print(f"  config   {json.dumps(shaped.config)}")
     print(f"  trainer  {spec.trainer or '-'}")
+    for setting in info["hyperparameters"]:
+        print(f"    --set {setting['key']}={json.dumps(setting['default'])}  {setting['help']}")
     print(f"  targets  {', '.join(info['targets']) or '-'}")
     for graph in info["graphs"]:
         signature = lambda ts: ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in ts)  # noqa: E731
@@ -413,6 +458,17 @@ def cmd_info(args) -> int:
             if metric in descriptions:
                 print(f"  {'':<18} ({descriptions[metric]})")
     return 0
+
+
+def _shaped_spec(reference: str):
+    """The spec resolved for the variant's weights when they are on disk, else for the default config."""
+    from zoo.api import get_spec, resolve
+    from zoo.errors import WeightsError
+
+    try:
+        return resolve(reference, download=False).spec
+    except WeightsError:
+        return get_spec(reference).with_config()
 
 
 def cmd_plugins(args) -> int:
@@ -451,15 +507,16 @@ def cmd_new_plugin(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from zoo.api import get_spec, registry
+    from zoo.api import get_spec
     from zoo.config import load_config
     from zoo.distributed import is_worker, launch
     from zoo.data import data_root
-    from zoo.training import OPTION_DEFAULTS, TrainOptions, train
+    from zoo.training import OPTION_DEFAULTS, TrainOptions, split_settings, train, trainer_of
 
     config = load_config()
     spec = get_spec(args.model)
-    defaults = {**OPTION_DEFAULTS, **(registry().trainer(spec.trainer).defaults if spec.trainer else {})}
+    trainer = trainer_of(spec)
+    defaults = {**OPTION_DEFAULTS, **(trainer.defaults if trainer else {})}
     options = TrainOptions(
         data=data_root(args.data),
         epochs=args.epochs or defaults["epochs"],
@@ -474,6 +531,7 @@ def cmd_train(args) -> int:
     )
     if not args.out.name.endswith(".safetensors"):
         raise ZooError(f"--out {args.out} must end in .safetensors")
+    split_settings(spec, trainer, options.hparams)  # a mistyped --set fails before any process starts
     if (args.nproc_per_node > 1 or args.nnodes > 1) and args.max_minutes:
         raise ZooError("--max-minutes stops a single process only; with --nproc-per-node use --max-steps or --epochs")
     if (args.nproc_per_node > 1 or args.nnodes > 1) and not is_worker():
@@ -546,10 +604,19 @@ def cmd_export(args) -> int:
     options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
         args.model, args.target, args.out, precision=args.precision, weights=args.weights,
-        config_overrides=overrides, options=options, force=args.force,
+        config_overrides=overrides, options=options, runtime=args.runtime, force=args.force,
     )
     print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
     return 0
+
+
+def cmd_check(args) -> int:
+    """Exit status 0 when every graph should load, 1 when some will not."""
+    from zoo.preflight import check_bundle
+
+    report = check_bundle(args.bundle, args.runtime, args.runtime_version)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.text())
+    return 0 if report.loads else 1
 
 
 def cmd_build_engine(args) -> int:
@@ -560,29 +627,30 @@ def cmd_build_engine(args) -> int:
     return 0
 
 
-def _open(args, graph: str | None = None):
-    from zoo.api import get_spec
+def _open(args, graph: str | None = None, resolved=None):
+    """The model resolved once from the weights `args` name, and a backend for one of its graphs."""
+    from zoo.api import resolve
     from zoo.config import load_config
     from zoo.runtime import open_backend
 
-    spec = get_spec(args.model)
+    resolved = resolved or resolve(args.model, args.weights)
     backend = args.backend or load_config()["run"]["backend"]
-    weights = str(args.weights) if args.weights else None
     data = str(args.data) if getattr(args, "data", None) else None
-    return spec, open_backend(spec, backend, args.model, graph=graph, weights=weights, data=data)
+    return resolved.spec, open_backend(resolved, backend, graph=graph, data=data)
 
 
 def cmd_run(args) -> int:
+    from zoo.api import resolve
     from zoo.tasks import task_function
 
+    resolved = resolve(args.model, args.weights)
     if args.input_dir is not None:
-        from zoo.api import get_spec
         from zoo.batch import prepare
 
-        job = prepare(get_spec(args.model), vars(args))
-        print(job.run(_open(args, graph=args.direction)[1]))
+        job = prepare(resolved.spec, vars(args))  # checked before an ONNX backend may export
+        print(job.run(_open(args, graph=args.direction, resolved=resolved)[1]))
         return 0
-    spec, backend = _open(args, graph=args.direction)
+    spec, backend = _open(args, graph=args.direction, resolved=resolved)
     message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
     print(message)
     return 0
@@ -641,23 +709,23 @@ def cmd_data_fetch(args) -> int:
 def cmd_bench(args) -> int:
     from tqdm import tqdm
 
-    from zoo.api import get_spec, load
+    from zoo.api import load, resolve
     from zoo.bench import format_table, measure
     from zoo.errors import UnavailableError
     from zoo.runtime import check_backend, open_backend
 
-    spec = get_spec(args.model)
+    resolved = resolve(args.model, args.weights)
+    spec = resolved.spec
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for name in backends:
         check_backend(name)
     batches = args.batch
-    weights = str(args.weights) if args.weights else None
-    model = load(args.model, weights) if "torch" in backends else None
+    model = load(resolved) if "torch" in backends else None
     data = str(args.data) if args.data else None
     opened, skipped = [], []
     for name in backends:
         try:
-            opened.append(open_backend(spec, name, args.model, graph=args.graph, weights=weights, model=model, data=data))
+            opened.append(open_backend(resolved, name, graph=args.graph, loaded=model, data=data))
         except UnavailableError as exc:  # int8 without MatMul/Gemm/LSTM, TensorRT without a GPU: say so, bench the rest
             skipped.append({"backend": name, "reason": str(exc)})
     if not opened:

@@ -169,9 +169,9 @@ def _merge(config: dict, layer: dict, schema: dict, source: str, skip_unknown_se
                 known = ", ".join(schema[section])
                 raise ConfigError(f"invalid config {source}: unknown key {section}.{key}; known keys: {known}")
             expected = schema[section][key]
-            if not _same_type(value, expected):
+            if not same_type(value, expected):
                 raise ConfigError(
-                    f"invalid config {source}: {section}.{key} must be {_type_name(expected)}, got {value!r}"
+                    f"invalid config {source}: {section}.{key} must be {type_name(expected)}, got {value!r}"
                 )
             _check_range(section, key, value, source)
             config[section][key] = float(value) if isinstance(expected, float) else value
@@ -188,22 +188,24 @@ def _check_range(section: str, key: str, value: Any, source: str) -> None:
             raise ConfigError(f"invalid config {source}: {section}.{key} ({env}) = {value!r} must be {bound}")
 
 
-def _same_type(value: Any, expected: Any) -> bool:
+def same_type(value: Any, expected: Any) -> bool:
+    """Whether `value` has the type of `expected` (an int passes for a float; list items are checked)."""
     if isinstance(expected, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(expected, bool)
     if isinstance(expected, float):
         return isinstance(value, (int, float))
     if isinstance(expected, list):
         return isinstance(value, list) and all(
-            not expected or _same_type(item, expected[0]) for item in value
+            not expected or same_type(item, expected[0]) for item in value
         )
     return isinstance(value, type(expected))
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """How a message names the type of `value`: "an integer", "a list of strings"."""
     if isinstance(value, bool):
         return "true or false"
     if isinstance(value, list):
-        inner = _type_name(value[0]) if value else "values"
+        inner = type_name(value[0]) if value else "values"
         return f"a list of {inner.removeprefix('a ').removeprefix('an ')}s"
     return {int: "an integer", float: "a number", str: "a string"}.get(type(value), type(value).__name__)

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from zoo.api import configuration, get_spec, load, registry, resolve_weights
+from zoo.api import ResolvedModel, configuration, load, registry, resolve
+from zoo.bundles import BUNDLE_FORMAT
 from zoo.errors import UnavailableError, UnknownNameError, ZooError
 from zoo.files import atomic_directory, ensure_writable_dir, file_lock
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
-from zoo.weights import file_sha256
 
-BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 
 
 
@@ -27,6 +26,8 @@ BUNDLE_FORMAT = "aigc-zoo-bundle/1"
 class ExportJob:
     """What an exporter receives: the loaded model, the configuration and where to write.
 
+    `spec` is the model's spec resolved for the weights being exported: its
+    `config` is theirs and its `graphs` have their real shapes.
     `config` is the whole merged configuration ({section: {key: value}}, from
     the packaged defaults, files, environment and flags), including every
     target's own section; `export_config` is its `[export]` section and
@@ -87,7 +88,7 @@ class Report:
 
 
 def inspect_model(
-    name: str,
+    name: str | ResolvedModel,
     target: str,
     weights: str | os.PathLike | None = None,
     config_overrides: dict[str, dict[str, Any]] | None = None,
@@ -123,7 +124,7 @@ def bundle_name(spec: ModelSpec, variant: str) -> str:
 
 
 def export_model(
-    name: str,
+    name: str | ResolvedModel,
     target: str = "onnx",
     out: Path = Path("out"),
     precision: str = "fp32",
@@ -133,19 +134,22 @@ def export_model(
     log: Callable[[str], None] = print,
     force: bool = False,
     out_flag: str = "-o",
+    runtime: str | None = None,
 ) -> Path:
-    """Export model `name` (optionally "name:variant") to `out/<bundle>`; return the bundle path.
+    """Export model `name` (optionally "name:variant", or a `ResolvedModel`) to `out/<bundle>`; return the bundle path.
 
     An existing `out/<bundle>` is replaced only when it is a previous bundle of
     the same model and variant (its model.json says so); a folder holding
-    anything else is refused unless `force` (see `zoo.files.atomic_directory`)."""
-    reg = registry()
-    spec = get_spec(name)
-    exporter = reg.exporter(target)
+    anything else is refused unless `force` (see `zoo.files.atomic_directory`).
+    With `runtime` ("ort", "ort-mobile", "opencv", "trt"), the bundle is written only if that runtime's
+    pre-flight check (`zoo check`) predicts it loads, and the manifest records the runtime."""
+    exporter = registry().exporter(target)
     if precision not in exporter.precisions:
         raise UnknownNameError(
             f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}"
         )
+    resolved = resolve(name, weights)
+    spec = resolved.spec
     if spec.task not in exporter.tasks:
         raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
     if exporter.check:
@@ -154,9 +158,8 @@ def export_model(
             raise UnavailableError(reason.replace("<model>", spec.name))
     config = configuration(config_overrides)
     out = ensure_writable_dir(Path(out), out_flag)
-    model = load(name, weights)
-    resolved = model.zoo_weights
-    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    model = load(resolved)
+    sha256 = resolved.sha256
     bundle = out / bundle_name(spec, resolved.variant)
     from zoo import __version__
     from zoo.bundles import is_bundle_of
@@ -177,12 +180,26 @@ def export_model(
             "precision": precision,
             "zoo_version": __version__,
             "weights_sha256": sha256,
-            "model_config": model.zoo_config,
+            "model_config": resolved.config,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **entries,
         }
         (temporary / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if runtime:
+            _check_runtime(temporary, manifest, runtime, spec.name)
     return bundle
+
+
+def _check_runtime(bundle: Path, manifest: dict[str, Any], runtime: str, name: str) -> None:
+    from zoo.preflight import check_bundle
+
+    report = check_bundle(bundle, runtime)
+    if not report.loads:
+        blocking = "; ".join(f"{g.graph}: {g.blockers[0]}" for g in report.graphs if not g.loads)
+        raise UnavailableError(f"{runtime} {report.version} would not load the export of '{name}' ({blocking}); "
+                               f"`zoo check BUNDLE --runtime {runtime}` lists every blocking operator")
+    manifest["runtime"] = {"name": runtime, "version": report.version, "checked": "zoo check predicts it loads"}
+    (bundle / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def cache_root() -> Path:
@@ -207,9 +224,11 @@ def _code_fingerprint(spec: ModelSpec) -> str:
 
 
 def cached_bundle(
-    reference: str, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None
+    reference: str | ResolvedModel, weights: str | os.PathLike | None = None, precision: str = "fp32", data: str | None = None,
+    int8_mode: str | None = None,
 ) -> Path:
-    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use.
+    """An ONNX bundle of `reference` at `precision` from the export cache, exported on first use;
+    `int8_mode` overrides `[export] int8_mode` (TensorRT engines need "tensorrt": Q/DQ).
 
     The cache key holds the weights' sha256, the opset, the zoo version and a
     hash of the code that shapes the graph, so new weights, a new zoo or an
@@ -218,18 +237,19 @@ def cached_bundle(
     """
     from zoo import __version__
 
-    spec = get_spec(reference)
-    resolved = resolve_weights(reference, weights)
-    sha256 = resolved.sha256 or file_sha256(resolved.path)
+    resolved = resolve(reference, weights)
+    spec, sha256 = resolved.spec, resolved.sha256
     opset = configuration()["export"]["opset"]
     suffix = "" if precision == "fp32" else f"-{precision}"
+    if precision == "int8" and int8_mode:
+        suffix += f"-{int8_mode}"
     key = f"{sha256[:16]}-opset{opset}-{__version__}-code{_code_fingerprint(spec)}"
     folder = cache_root() / "exports" / f"{spec.name}-{resolved.variant}-{key}{suffix}"
     bundle = folder / bundle_name(spec, resolved.variant)
     if _cache_problem(bundle) is None:
         return bundle
     exports = ensure_writable_dir(folder.parent, "ZOO_CACHE_DIR")
-    with file_lock(exports / f".{folder.name}.lock", f"waiting for another zoo process exporting {reference} to the cache"):
+    with file_lock(exports / f".{folder.name}.lock", f"waiting for another zoo process exporting {resolved.reference} to the cache"):
         problem = _cache_problem(bundle)  # another process may have filled it while this one waited
         if problem is None:
             return bundle
@@ -237,9 +257,10 @@ def cached_bundle(
             # The entry is the zoo's own (a truncated file, an edited manifest): rebuild it.
             print(f"zoo: the cached export {bundle} is damaged ({problem}); exporting it again", file=sys.stderr)
             shutil.rmtree(folder)
-        print(f"zoo: exporting {reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
+        print(f"zoo: exporting {resolved.reference} ({precision}) to the cache ({bundle}) on first use", file=sys.stderr)
         export_model(
-            reference, "onnx", folder, precision=precision, weights=weights,
+            resolved, "onnx", folder, precision=precision,
+            config_overrides={"export": {"int8_mode": int8_mode}} if precision == "int8" and int8_mode else None,
             options={"data": data} if data else None, log=lambda line: print(line, file=sys.stderr),
             out_flag="ZOO_CACHE_DIR",
         )

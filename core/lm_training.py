@@ -8,24 +8,29 @@ import math
 import time
 from typing import Any
 
-import numpy as np
-
+from zoo.specs import Setting
 from zoo.text import METRIC_DESCRIPTIONS, TRAINING_DESCRIPTION, read_text, write_tokenizer_json
 from zoo.training import Recipe
+
+
+HYPERPARAMETERS = (
+    Setting("block", 128, "training window length, in tokens"),
+    Setting("budget_minutes", 0.0, "stop after this much training time; 0 = no budget"),
+    Setting("warmup", 100, "steps of linear learning-rate warm-up"),
+    Setting("weight_decay", 0.1, "AdamW weight decay of the matrices"),
+    Setting("steps_per_epoch", 1000, "batches of random windows in one epoch"),
+)
 
 
 class LanguageModelRecipe(Recipe):
     """Subclasses set `make_tokenizer(text) -> (tokenizer, json_text)` and
     `make_model(config) -> nn.Module` whose forward maps ids (B, T) to logits (B, T, V).
-
-    Recipe options (`--set`): `block` (window length in tokens), `budget_minutes`
-    (stop after this much training time; 0 = no budget), `warmup` (steps),
-    `weight_decay`, `steps_per_epoch`.
+    Their TrainerSpecs declare `HYPERPARAMETERS` (this module imports neither
+    torch nor numpy, so a plugin's `__init__` may import it).
     """
 
     metric_descriptions = METRIC_DESCRIPTIONS
     data_description = TRAINING_DESCRIPTION
-    defaults = {"block": 128, "budget_minutes": 0.0, "warmup": 100, "weight_decay": 0.1, "steps_per_epoch": 1000}
 
     def make_tokenizer(self, text: str):
         raise NotImplementedError
@@ -33,11 +38,11 @@ class LanguageModelRecipe(Recipe):
     def make_model(self, config: dict[str, Any]):
         raise NotImplementedError
 
-    def __init__(self, config, options):
+    def __init__(self, spec, options):
+        import numpy as np
         import torch
 
-        super().__init__(config, options)
-        self.settings = self.recipe_options(self.defaults)
+        super().__init__(spec, options)
         text = read_text(options.data, "train")
         tokenizer, tokenizer_json = self.make_tokenizer(text)
         if options.out is not None:
@@ -47,7 +52,7 @@ class LanguageModelRecipe(Recipe):
         if options.limit:
             ids = ids[: options.limit]
         self.ids = torch.from_numpy(ids)
-        self.model = self.make_model(config).to(options.device)
+        self.model = self.make_model(self.config).to(options.device)
         decay = [p for p in self.model.parameters() if p.dim() >= 2]
         no_decay = [p for p in self.model.parameters() if p.dim() < 2]
         self.optimizer = torch.optim.AdamW(
@@ -111,12 +116,10 @@ class LanguageModelRecipe(Recipe):
 
     def evaluate(self):
         """Held-out bits per character through the exported graph's PyTorch module."""
-        from zoo.api import get_spec
         from zoo.runtime import TorchBackend, graph_module
         from zoo.tasks.text_generation import heldout_metrics
 
         self.model.eval()
         model = self.model.cpu()
-        spec = get_spec(self.spec_name)
-        graph = spec.graph()
+        graph = self.spec.graph()
         return heldout_metrics(TorchBackend(graph_module(model, graph), graph), self.tokenizer, self.options.data)

@@ -131,38 +131,37 @@ class OnnxBackend:
 class BackendRequest:
     """What a target's backend opener receives (`ExporterSpec.backends`).
 
-    `name` is the backend asked for ("trt-fp16"), `precision` its suffix.
-    `bundle()` is the cached ONNX export of the model at a precision, made
-    and validated on first use; `config()` the merged configuration,
-    including every target's own section.
+    `model` is the `zoo.ResolvedModel` (spec and weights) to run and `graph`
+    its graph, resolved for those weights. `name` is the backend asked for
+    ("trt-fp16"), `precision` its suffix. `bundle()` is the cached ONNX
+    export of the model at a precision, made and validated on first use
+    (`zoo.bundles.graph_path` finds a graph's checked file in it); `config()`
+    the merged configuration, including every target's own section.
     """
 
-    spec: ModelSpec
+    model: Any
     graph: GraphSpec
     name: str
-    reference: str
-    weights: str | None = None
     data: str | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.model.spec
 
     @property
     def precision(self) -> str:
         return split_backend(self.name)[1]
 
-    def bundle(self, precision: str = "fp32") -> Path:
+    def bundle(self, precision: str = "fp32", int8_mode: str | None = None) -> Path:
+        """`int8_mode` picks another int8 quantization than the configured one ("tensorrt": Q/DQ)."""
         from zoo.exporting import cached_bundle
 
-        return cached_bundle(self.reference, self.weights, precision, self.data)
+        return cached_bundle(self.model, precision=precision, data=self.data, int8_mode=int8_mode)
 
     def config(self) -> dict[str, Any]:
         from zoo.api import configuration
 
         return configuration()
-
-    def graph_file(self, bundle: Path) -> Path:
-        """The graph's file in `bundle`, inside it and matching the manifest's sha256."""
-        from zoo.bundles import graph_path, read_manifest
-
-        return graph_path(Path(bundle), read_manifest(bundle), self.graph.name)
 
 
 def check_backend(name: str) -> None:
@@ -174,27 +173,31 @@ def check_backend(name: str) -> None:
 
 
 def open_backend(
-    spec: ModelSpec,
+    model: Any,
     backend: str,
-    reference: str | None = None,
     graph: str | None = None,
     weights: str | None = None,
-    model: Any = None,
+    loaded: Any = None,
     data: str | None = None,
 ) -> Backend:
     """A backend for one graph of a model: "torch", or a backend an export target
     provides (`onnx`, `onnx-int8`, `trt-fp16`, ...: `ExporterSpec.backends`), which
-    runs a cached export made on first use. `model` reuses an already loaded torch
-    model; `data` feeds the task metric that validates fp16/int8 exports."""
-    graph_spec = spec.graph(graph)
-    reference = reference or spec.name
+    runs a cached export made on first use.
+
+    `model` is a reference ("cnn:usps"), a spec (its default variant) or a
+    `zoo.ResolvedModel`; `weights` a local file instead of the variant's. The
+    graph's shapes are those of the weights used. `loaded` reuses a torch model
+    from `zoo.load` or `zoo.build` (its own config then decides the graphs);
+    `data` feeds the task metric that validates fp16/int8 exports."""
     if backend == "torch":
         from zoo.api import load
 
-        model = model if model is not None else load(reference, weights)
-        return TorchBackend(graph_module(model, graph_spec), graph_spec)
-    from zoo.api import registry
+        loaded = loaded if loaded is not None else load(model, weights)
+        graph_spec = loaded.zoo_spec.graph(graph)
+        return TorchBackend(graph_module(loaded, graph_spec), graph_spec)
+    from zoo.api import registry, resolve
 
     target, opener = registry().backend(backend)
-    request = BackendRequest(spec, graph_spec, backend, reference, weights, data)
+    resolved = resolve(model, weights)
+    request = BackendRequest(resolved, resolved.spec.graph(graph), backend, data)
     return import_dotted(opener, f"the '{backend}' backend of target '{target}'")(request)

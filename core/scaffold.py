@@ -174,13 +174,13 @@ class ${cls}Recipe(zoo.Recipe):
         "heldout_mse": "mean squared reconstruction error on the 2,000 held-out MNIST images (pixels in [0, 1]); lower is better",
     }
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         images, _ = read_mnist(options.data, "train")
         if options.limit:
             images = images[: options.limit]
         self.images = to_tensor(images).to(options.device)
-        self.model = ${cls}(${cls}Config(**config)).to(options.device)
+        self.model = ${cls}(${cls}Config(**self.config)).to(options.device)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"
@@ -208,14 +208,15 @@ TESTS = '''\
 """The checks the zoo relies on (`zoo.testing`), and a short real training run."""
 
 import os
-from pathlib import Path
 
 import pytest
 
 from zoo import testing
+from zoo.data import data_root
 
 MODEL = "$name"
-MNIST = Path(os.environ.get("ZOO_TEST_DATA", "../shared/data")) / "mnist"
+# The data root: ZOO_TEST_DATA, else the one zoo commands use (ZOO_DATA or [data] root).
+MNIST = data_root(os.environ.get("ZOO_TEST_DATA")) / "mnist"
 
 
 def test_conformance(tmp_path):

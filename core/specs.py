@@ -6,9 +6,10 @@ anything heavy, so listing and describing models never imports torch.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 from zoo.errors import PluginError
 
@@ -65,6 +66,9 @@ class GraphSpec:
     "*" (every output) or an output name, optionally suffixed "@fp16" or
     "@int8" for reduced-precision targets; values hold "atol", "rtol" and
     "mismatch" (the share of elements allowed outside atol + rtol * |ref|).
+    `axis_ranges` gives symbolic axes other than "batch" the (min, opt, max)
+    sizes a deployed graph accepts, for engine profiles (a KV cache from 0 to
+    the model's context).
     """
 
     inputs: tuple[TensorSpec, ...]
@@ -76,6 +80,7 @@ class GraphSpec:
     example_axes: dict[str, int] = field(default_factory=dict)
     description: str = ""
     tolerances: dict[str, dict[str, float]] = field(default_factory=dict)
+    axis_ranges: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def axis_sizes(self, batch: int) -> dict[str, int]:
         """Sizes for every symbolic axis: `batch` for "batch", examples for the rest."""
@@ -109,12 +114,20 @@ class ModelSpec:
     `config` holds the default hyper-parameters. `weights` maps variant names
     to `WeightsSpec`; "default" is used when none is asked for. `trainer`
     names the registered trainer that produces the weights.
+
+    `graphs` is either a tuple of `GraphSpec` (a model whose shapes never
+    change) or a dotted path "module:function" to a torch-free
+    `graphs(config: dict) -> Sequence[GraphSpec]`, for a model whose shapes
+    follow its config (a latent size, a vocabulary, a number of layers). The
+    core calls it once with the config stored in the weights actually used
+    (`zoo.resolve`), or with the config a run trains (`with_config`); code
+    downstream of that only ever sees the resolved tuple.
     """
 
     name: str
     task: str
     builder: str
-    graphs: tuple[GraphSpec, ...]
+    graphs: tuple[GraphSpec, ...] | str
     config: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, WeightsSpec] = field(default_factory=dict)
     trainer: str | None = None
@@ -128,7 +141,33 @@ class ModelSpec:
             return "default"
         return next(iter(self.weights), None)
 
+    @property
+    def resolved(self) -> bool:
+        """True when `graphs` is a tuple: fixed by the plugin, or resolved for one config."""
+        return not isinstance(self.graphs, str)
+
+    def with_config(self, config: dict[str, Any] | None = None) -> "ModelSpec":
+        """This spec for one config: `config` over the defaults, graphs resolved for it.
+
+        A graph function that fails, or returns graphs that do not validate,
+        raises PluginError naming the model and the function.
+        """
+        merged = {**self.config, **(config or {})}
+        if self.resolved:
+            return replace(self, config=merged)
+        function: Callable[[dict[str, Any]], Any] = import_dotted(self.graphs, f"the graphs function of model '{self.name}'")
+        try:
+            graphs = tuple(function(dict(merged)))
+        except Exception as exc:  # a plugin's bug or a config it cannot describe: one line, attributed
+            raise PluginError(f"the graphs function {self.graphs!r} of model '{self.name}' failed for config "
+                              f"{json.dumps(merged, default=str)}: {type(exc).__name__}: {exc}") from None
+        _check_graphs(self.name, graphs)
+        return replace(self, config=merged, graphs=graphs)
+
     def graph(self, name: str | None = None) -> GraphSpec:
+        if not self.resolved:
+            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
+                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
         if name is None:
             return self.graphs[0]
         for graph in self.graphs:
@@ -143,23 +182,28 @@ class TrainerSpec:
     """A training recipe: `recipe` is a dotted path to a `zoo.Recipe` subclass.
 
     `defaults` holds the recipe's default options (epochs, batch_size, lr, ...),
-    which `zoo train` flags override.
+    which `zoo train` flags override. `hyperparameters` declares the recipe's
+    own options as `Setting`s (`zoo train --set KEY=VALUE`, typed by their
+    defaults); the recipe reads them as `self.settings`.
     """
 
     name: str
     recipe: str
     defaults: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    hyperparameters: tuple[Setting, ...] = ()
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of an exporter's own configuration section, `[<exporter name>]`.
+    """One declared option: a key of an exporter's own configuration section,
+    `[<exporter name>]`, or a recipe hyperparameter (`TrainerSpec.hyperparameters`).
 
     `default` fixes the type (bool, int, float, str or a list of them), which
-    is checked in files, environment variables (`ZOO_<SECTION>_<KEY>`) and
-    flags exactly like the core's sections. With `flag`, `zoo export` and
-    `zoo build-engine` also take it as `--<key with dashes>`.
+    is checked in files, environment variables (`ZOO_<SECTION>_<KEY>`), flags
+    and `zoo train --set` exactly like the core's sections. With `flag`,
+    `zoo export` and `zoo build-engine` also take an exporter's setting as
+    `--<key with dashes>`.
     """
 
     key: str
@@ -222,18 +266,9 @@ def _check_model_types(spec: ModelSpec) -> None:
     """Wrong-typed fields fail at registration, not later in every command that reads them."""
     label = f"model {spec.name!r}"
     optional_str = (str, type(None))
-    _check_types(label, spec, {"name": str, "task": str, "builder": str, "graphs": (tuple, list), "config": dict,
+    _check_types(label, spec, {"name": str, "task": str, "builder": str, "graphs": (tuple, list, str), "config": dict,
                                "weights": dict, "trainer": optional_str, "description": str, "package": str,
                                "hub_config": optional_str})
-    for graph in spec.graphs:
-        _check(isinstance(graph, GraphSpec), f"{label}: graphs must hold GraphSpecs, got {type(graph).__name__}")
-        _check_types(f"{label} graph", graph, {"name": str, "inputs": (tuple, list), "outputs": (tuple, list),
-                                               "module": optional_str})
-        for tensor in (*graph.inputs, *graph.outputs):
-            _check(isinstance(tensor, TensorSpec), f"{label}: graph '{graph.name}' must hold TensorSpecs, got {type(tensor).__name__}")
-            _check_types(f"{label} graph '{graph.name}' tensor", tensor, {"name": str, "shape": (tuple, list), "dtype": str})
-            _check(all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in tensor.shape),
-                   f"{label}: tensor '{tensor.name}' has shape {tensor.shape!r}; use whole numbers and axis names")
     for variant, weights in spec.weights.items():
         _check(isinstance(weights, WeightsSpec), f"{label}: weights[{variant!r}] must be a WeightsSpec, got {type(weights).__name__}")
         _check_types(f"{label} variant {variant!r}", weights, {"uri": str, "card": optional_str, "sha256": optional_str})
@@ -250,31 +285,72 @@ def validate_model_spec(spec: ModelSpec) -> None:
     _check(_NAME.fullmatch(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
     _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
     _check(_DOTTED.fullmatch(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
-    _check(spec.graphs, f"model '{spec.name}': at least one graph is required")
     _check(spec.hub_config is None or _DOTTED.fullmatch(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
-    names = [g.name for g in spec.graphs]
-    _check(len(set(names)) == len(names), f"model '{spec.name}': graph names repeat: {names}")
-    for graph in spec.graphs:
-        _check(graph.module is None or _DOTTED.fullmatch(graph.module), f"model '{spec.name}': graph module {graph.module!r} must be 'module:function'")
-        _check(graph.inputs and graph.outputs, f"model '{spec.name}': graph '{graph.name}' needs inputs and outputs")
-        outputs = {t.name for t in graph.outputs}
-        for key, values in graph.tolerances.items():
-            output, _, precision = key.partition("@")
-            _check(output == "*" or output in outputs, f"model '{spec.name}': graph '{graph.name}' has a tolerance for unknown output {output!r}")
-            _check(precision in ("", "fp16", "int8"), f"model '{spec.name}': tolerance key {key!r} may end in @fp16 or @int8 only")
-            _check(isinstance(values, dict) and set(values) <= {"atol", "rtol", "mismatch"}, f"model '{spec.name}': tolerance {key!r} must be a dict of atol, rtol, mismatch")
-        for tensor in graph.inputs + graph.outputs:
-            _check(tensor.dtype in DTYPES, f"model '{spec.name}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
-            _check(tensor.example in EXAMPLE_KINDS, f"model '{spec.name}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
+    if isinstance(spec.graphs, str):
+        _check(_DOTTED.fullmatch(spec.graphs), f"model '{spec.name}': graphs {spec.graphs!r} must be a tuple of GraphSpec or 'module:function'")
+    else:
+        _check_graphs(spec.name, spec.graphs)
     for variant in spec.weights:
         _check(_NAME.fullmatch(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
 
 
+def _check_graph_types(label: str, graphs: Any) -> None:
+    optional_str = (str, type(None))
+    for graph in graphs:
+        _check(isinstance(graph, GraphSpec), f"{label}: graphs must hold GraphSpecs, got {type(graph).__name__}")
+        _check_types(f"{label} graph", graph, {"name": str, "inputs": (tuple, list), "outputs": (tuple, list),
+                                               "module": optional_str})
+        for tensor in (*graph.inputs, *graph.outputs):
+            _check(isinstance(tensor, TensorSpec), f"{label}: graph '{graph.name}' must hold TensorSpecs, got {type(tensor).__name__}")
+            _check_types(f"{label} graph '{graph.name}' tensor", tensor, {"name": str, "shape": (tuple, list), "dtype": str})
+            _check(all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in tensor.shape),
+                   f"{label}: tensor '{tensor.name}' has shape {tensor.shape!r}; use whole numbers and axis names")
+
+
+def _check_graphs(model: str, graphs: Any) -> None:
+    """Fixed graphs, or the graphs a graph function returned: types first, then meaning."""
+    _check(isinstance(graphs, (tuple, list)) and graphs, f"model '{model}': at least one graph is required")
+    _check_graph_types(f"model {model!r}", graphs)
+    names = [g.name for g in graphs]
+    _check(len(set(names)) == len(names), f"model '{model}': graph names repeat: {names}")
+    for graph in graphs:
+        _check(graph.module is None or _DOTTED.fullmatch(graph.module), f"model '{model}': graph module {graph.module!r} must be 'module:function'")
+        _check(graph.inputs and graph.outputs, f"model '{model}': graph '{graph.name}' needs inputs and outputs")
+        outputs = {t.name for t in graph.outputs}
+        for key, values in graph.tolerances.items():
+            output, _, precision = key.partition("@")
+            _check(output == "*" or output in outputs, f"model '{model}': graph '{graph.name}' has a tolerance for unknown output {output!r}")
+            _check(precision in ("", "fp16", "int8"), f"model '{model}': tolerance key {key!r} may end in @fp16 or @int8 only")
+            _check(isinstance(values, dict) and set(values) <= {"atol", "rtol", "mismatch"}, f"model '{model}': tolerance {key!r} must be a dict of atol, rtol, mismatch")
+        for axis, sizes in graph.axis_ranges.items():
+            _check(len(sizes) == 3 and all(isinstance(n, int) for n in sizes) and 0 <= sizes[0] <= sizes[1] <= sizes[2],
+                   f"model '{model}': graph '{graph.name}' axis_ranges[{axis!r}] must be (min, opt, max) ints, 0 <= min <= opt <= max")
+        for tensor in graph.inputs + graph.outputs:
+            _check(tensor.dtype in DTYPES, f"model '{model}': tensor '{tensor.name}' has dtype {tensor.dtype!r}, expected one of {', '.join(DTYPES)}")
+            _check(tensor.example in EXAMPLE_KINDS, f"model '{model}': tensor '{tensor.name}' has example {tensor.example!r}, expected one of {', '.join(EXAMPLE_KINDS)}")
+        for kind in ("preprocessing", "postprocessing"):
+            _check_processing(f"model '{model}': graph '{graph.name}' {kind}", getattr(graph, kind))
+
+
+def _check_processing(where: str, value: Any) -> None:
+    """The documented form: {key: {field: JSON value}}, the key a tensor name (or a note on the
+    whole graph, such as "environment"), so C++ programs and tasks can read `[key][field]`."""
+    _check(isinstance(value, dict), f"{where} must be a dict {{tensor name: {{field: value}}}}, got {type(value).__name__}")
+    for key, fields in value.items():
+        _check(isinstance(key, str), f"{where}: key {key!r} must be a string (a tensor name)")
+        _check(isinstance(fields, dict), f"{where}['{key}'] must be a dict {{field: value}}, got {type(fields).__name__} {fields!r}")
+        try:
+            json.dumps(fields)
+        except (TypeError, ValueError) as exc:
+            raise PluginError(f"{where}['{key}'] must hold JSON values (strings, numbers, lists, dicts): {exc}") from None
+
+
 def validate_trainer_spec(spec: TrainerSpec) -> None:
     _check(isinstance(spec, TrainerSpec), f"expected a TrainerSpec, got {type(spec).__name__}")
-    _check_types(f"trainer {spec.name!r}", spec, {"name": str, "recipe": str, "defaults": dict})
+    _check_types(f"trainer {spec.name!r}", spec, {"name": str, "recipe": str, "defaults": dict, "hyperparameters": (tuple, list)})
     _check(_NAME.fullmatch(spec.name or ""), f"trainer name {spec.name!r} is invalid")
     _check(_DOTTED.fullmatch(spec.recipe or ""), f"trainer '{spec.name}': recipe {spec.recipe!r} must be 'module:Class'")
+    _check_settings(f"trainer '{spec.name}'", "hyperparameters", spec.hyperparameters)
 
 
 def validate_exporter_spec(spec: ExporterSpec) -> None:
@@ -292,11 +368,18 @@ def validate_exporter_spec(spec: ExporterSpec) -> None:
         from zoo.config import defaults
 
         _check(spec.name not in defaults(), f"exporter '{spec.name}': its settings would replace the core's [{spec.name}] section; rename the target")
-    for setting in spec.settings:
+    _check_settings(f"exporter '{spec.name}'", "settings", spec.settings)
+
+
+def _check_settings(owner: str, field_name: str, settings: Any) -> None:
+    """Declared settings: zoo.Setting objects with lower_case keys, distinct, each with a TOML default (its type)."""
+    for setting in settings:
         _check(isinstance(setting, Setting) and re.fullmatch(r"[a-z][a-z0-9_]*", setting.key or ""),
-               f"exporter '{spec.name}': settings must be zoo.Setting with lower_case keys, got {setting!r}")
+               f"{owner}: {field_name} must be zoo.Setting with lower_case keys, got {setting!r}")
         _check(isinstance(setting.default, (bool, int, float, str, list)),
-               f"exporter '{spec.name}': setting '{setting.key}' needs a TOML default (bool, int, float, str or list)")
+               f"{owner}: setting '{setting.key}' needs a TOML default (bool, int, float, str or list), which fixes its type")
+    keys = [setting.key for setting in settings]
+    _check(len(set(keys)) == len(keys), f"{owner}: {field_name} keys repeat: {keys}")
 
 
 def _check(condition: Any, message: str) -> None:

@@ -9,12 +9,17 @@ problem:
 2. importing the plugin module does not import torch (nor numpy or onnx);
 3. the builder builds a torch module from the default config;
 4. the forward pass of every graph takes and returns what the `GraphSpec`
-   declares (names, shapes, dtypes), at batch 1 and 2;
-5. every shipped weights file loads, matches the sha256 of its card, and
-   its card has the fields `zoo info` shows;
+   declares (names, shapes, dtypes), at batch 1 and 2, for the graphs
+   resolved from the default config;
+5. every shipped weights file loads, matches the sha256 of its card, its
+   card has the fields `zoo info` shows, and the graphs resolved from the
+   config stored in it match the loaded model's forward pass;
 6. the core's ONNX pipeline exports every graph and validates it against
    PyTorch. A plugin without trained weights is exported with random
-   weights (`save_random_weights`), so a freshly written plugin passes.
+   weights (`save_random_weights`), so a freshly written plugin passes;
+7. with `run=True`, `zoo run` of the model's task works on those weights,
+   and, when `data` names a data root, `zoo eval` does too (both through
+   the command line, in this process).
 
 Each check is also a function of its own. `make_distribution` writes a
 throwaway plugin distribution for tests of plugin loading.
@@ -53,12 +58,14 @@ class ConformanceReport:
 
 
 def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = None,
-                export: bool = True) -> ConformanceReport:
+                export: bool = True, run: bool = False, data: str | os.PathLike | None = None) -> ConformanceReport:
     """Run every check on model `name`; `workdir` receives random weights and the bundle.
 
     `weights` is a trained file to load and export (its card, if one sits
     beside it, is checked too); otherwise the shipped default variant is
-    exported when its file exists, else random weights.
+    exported when its file exists, else random weights. `run` also runs the
+    model's task on them (`zoo run`, and `zoo eval` on the data root `data`
+    when one is given).
     """
     workdir = Path(workdir)
     report = ConformanceReport(name)
@@ -68,7 +75,7 @@ def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = No
     report.passed.append("light import")
     model = check_builds(name)
     report.passed.append("builds")
-    check_forward(spec, model)
+    check_forward(model.zoo_spec, model)
     report.passed.append("forward signature")
     shipped = check_shipped_weights(name)
     report.passed += [f"weights {name}:{variant}" for variant in shipped]
@@ -83,11 +90,74 @@ def check_model(name: str, workdir: Path, weights: str | os.PathLike | None = No
         weights = save_random_weights(name, workdir / f"{name}-random.safetensors")
     report.bundle = check_onnx_export(name, workdir / "export", weights)
     report.passed.append("onnx export")
+    if not run:
+        return report
+    check_run(name, workdir / "run", weights)
+    report.passed.append("zoo run")
+    if data is None:
+        report.skipped.append("zoo eval (no data root given)")
+    else:
+        check_eval(name, data, weights)
+        report.passed.append("zoo eval")
     return report
 
 
+def check_run(name: str, workdir: str | os.PathLike, weights: str | os.PathLike | None = None) -> None:
+    """`zoo run NAME --backend torch` succeeds. A model whose first graph reads an
+    image (`example="image"`) is given a blank picture of the declared size."""
+    from zoo.api import resolve
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = ["run", name, "--backend", "torch", "-o", str(workdir / "run.png")]
+    picture = _blank_picture(resolve(name, weights).spec.graph(), workdir / "input.png")
+    argv += ["--image", str(picture)] if picture else []
+    _run_cli(argv + (["--weights", str(weights)] if weights is not None else []))
+
+
+def check_eval(name: str, data: str | os.PathLike, weights: str | os.PathLike | None = None) -> None:
+    """`zoo eval NAME --backend torch --data DATA` succeeds and reports numbers."""
+    argv = ["eval", name, "--backend", "torch", "--data", str(data), "--json"]
+    output = _run_cli(argv + (["--weights", str(weights)] if weights is not None else []))
+    metrics = json.loads(output)["metrics"]
+    if not metrics or not all(isinstance(v, (int, float)) for v in metrics.values()):
+        raise ConformanceError(f"`zoo {' '.join(argv)}` reported no numeric metrics: {metrics}")
+
+
+def _run_cli(argv: list[str]) -> str:
+    """The `zoo` command line in this process: its stdout, or a ConformanceError with its error line."""
+    import contextlib
+    import io
+
+    from zoo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    except Exception as exc:  # a crash the command line did not turn into a one-line error is the finding
+        raise ConformanceError(f"`zoo {' '.join(argv)}` crashed: {type(exc).__name__}: {exc}") from None
+    if code != 0:
+        lines = [line for line in err.getvalue().splitlines() if line.strip()]
+        raise ConformanceError(f"`zoo {' '.join(argv)}` failed (exit {code}): {lines[-1] if lines else 'no message'}")
+    return out.getvalue()
+
+
+def _blank_picture(graph, path: Path) -> Path | None:
+    """A mid-grey PNG the size of the graph's image input, or None when it reads no image."""
+    image = next((t for t in graph.inputs if t.example == "image"), None)
+    if image is None:
+        return None
+    from PIL import Image
+
+    height, width = (graph.example_axes.get(d, 32) if isinstance(d, str) else d for d in image.shape[-2:])
+    Image.new("L", (width, height), 128).save(path)
+    return path
+
+
 def check_spec(name: str):
-    """The registered spec, after checking it validates and its plugin loaded cleanly."""
+    """The registered spec, after checking it validates (graphs resolved from the
+    default config when they are a function) and its plugin loaded cleanly."""
     from zoo.api import registry
     from zoo.errors import ZooError
     from zoo.specs import validate_model_spec
@@ -96,6 +166,7 @@ def check_spec(name: str):
     try:
         spec = reg.model(name)
         validate_model_spec(spec)
+        spec.with_config()
     except ZooError as exc:
         raise ConformanceError(f"spec of model '{name}': {exc}") from None
     owner = reg.plugins.get(reg.owner("models", name))
@@ -151,7 +222,10 @@ def check_builds(name: str, **config: Any):
 
 
 def check_forward(spec, model, batches: tuple[int, ...] = (1, 2), seed: int = 0) -> None:
-    """Every graph's forward pass returns the declared outputs for inputs drawn from its signature."""
+    """Every graph's forward pass returns the declared outputs for inputs drawn from its signature.
+
+    `spec` must be resolved for the model's config: `model.zoo_spec` of a
+    model from `zoo.build` or `zoo.load`."""
     import numpy as np
     import torch
 
@@ -239,9 +313,10 @@ def check_shipped_weights(name: str) -> list[str]:
         if resolved.card["model"] != name:
             raise ConformanceError(f"card of {where} is for model '{resolved.card['model']}'")
         try:
-            load(f"{name}:{variant}")
+            model = load(f"{name}:{variant}")
         except ZooError as exc:
             raise ConformanceError(f"{where}: {exc}") from None
+        check_forward(model.zoo_spec, model, batches=(2,))
         checked.append(variant)
     return checked
 
@@ -256,9 +331,10 @@ def check_weights_file(name: str, path: str | os.PathLike) -> None:
 
     path = Path(path)
     try:
-        load(name, path)
+        model = load(name, path)
     except ZooError as exc:
         raise ConformanceError(f"weights {path}: {exc}") from None
+    check_forward(model.zoo_spec, model, batches=(2,))
     card = card_path(path)
     if card.is_file():
         content = read_toml(card, "model card")
@@ -271,30 +347,38 @@ def save_random_weights(name: str, path: str | os.PathLike, seed: int = 0, **con
     """Write a randomly initialised model `name` as a weights file (for export checks before training)."""
     import torch
 
-    from zoo.api import build, get_spec
+    from zoo.api import build
     from zoo.weights import save
 
     torch.manual_seed(seed)
     model = build(name, **config)
-    save(model.state_dict(), Path(path), name, {**get_spec(name).config, **config})
+    save(model.state_dict(), Path(path), name, model.zoo_config)
     return Path(path)
 
 
 def check_onnx_export(name: str, out: str | os.PathLike, weights: str | os.PathLike | None = None) -> Path:
-    """Export through the core's pipeline (which validates against PyTorch); check the bundle."""
-    from zoo.api import get_spec
+    """Export through the core's pipeline (which validates against PyTorch); check the bundle
+    describes the graphs resolved from the exported weights."""
+    from zoo.api import resolve
     from zoo.errors import ZooError
     from zoo.exporting import export_model
 
     try:
-        bundle = export_model(name, "onnx", Path(out), weights=weights, log=lambda line: None)
+        resolved = resolve(name, weights)
+        bundle = export_model(resolved, "onnx", Path(out), log=lambda line: None)
     except ZooError as exc:
         raise ConformanceError(f"onnx export of model '{name}': {exc}") from None
     manifest = json.loads((bundle / "model.json").read_text())
-    for graph in get_spec(name).graphs:
+    if manifest["model_config"] != resolved.config:
+        raise ConformanceError(f"onnx export of model '{name}': the manifest's config is not the weights' config")
+    for graph in resolved.graphs:
         entry = manifest["graphs"].get(graph.name)
         if entry is None or not (bundle / entry["file"]).is_file():
             raise ConformanceError(f"onnx export of model '{name}' wrote no file for graph '{graph.name}'")
+        declared = [t.to_json() for t in graph.inputs], [t.to_json() for t in graph.outputs]
+        if (entry["inputs"], entry["outputs"]) != declared:
+            raise ConformanceError(f"onnx export of model '{name}': the manifest's graph '{graph.name}' is not the "
+                                   f"graph resolved from the weights' config")
         failed = [output for output, parity in entry["parity"].items() if not parity["passed"]]
         if failed:
             raise ConformanceError(f"onnx export of model '{name}': outputs {failed} differ from PyTorch")

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from zoo.errors import ZooError
+from zoo.errors import ConfigError, ZooError
+from zoo.config import same_type, type_name
+from zoo.specs import ModelSpec, TrainerSpec
 
 # Per-recipe defaults a TrainerSpec may set and `zoo train` flags override.
 OPTION_DEFAULTS = {"epochs": 1, "batch_size": 64, "lr": 2e-4, "max_steps": None}
@@ -47,7 +49,11 @@ class TrainOptions:
 class Recipe:
     """How to train one model. Subclass it and register it with a TrainerSpec.
 
-    In `__init__`, set `self.networks` (name -> module: everything that is
+    The recipe is given `spec`, the model's spec for the config this run
+    trains (the defaults with the `--set` model keys over them; its graphs
+    are resolved for that config), and reads `self.spec`, `self.config` and
+    `self.settings`: the hyperparameters its TrainerSpec declares, with the
+    `--set` values given for them. In `__init__`, set `self.networks` (name -> module: everything that is
     checkpointed), `self.optimizers` (name -> optimizer) and `self.shipped`
     (the key of the network whose weights ship). `data_description` and
     `metric_descriptions` go into the card.
@@ -59,10 +65,12 @@ class Recipe:
     # decoder halves), which a DistributedDataParallel wrapper does not forward.
     single_process = False
 
-    def __init__(self, config: dict[str, Any], options: TrainOptions):
+    def __init__(self, spec: ModelSpec, options: TrainOptions):
         if self.single_process and options.world_size > 1:
             raise ZooError(f"{type(self).__name__} trains in one process only; drop --nproc-per-node/--nnodes")
-        self.config = config
+        self.spec = spec
+        self.config = dict(spec.config)
+        self.settings = split_settings(spec, trainer_of(spec), options.hparams)[1]
         self.options = options
         self.networks: dict[str, Any] = {}
         self.optimizers: dict[str, Any] = {}
@@ -90,10 +98,6 @@ class Recipe:
         sampler.set_epoch(epoch)
         size = min(self.options.batch_size, max(1, count // self.options.world_size))
         return list(BatchSampler(sampler, size, drop_last=True))
-
-    def recipe_options(self, defaults: dict[str, Any]) -> dict[str, Any]:
-        """`defaults` with the `--set` values given for their keys (the others are model config keys)."""
-        return {**defaults, **{k: v for k, v in self.options.hparams.items() if k in defaults}}
 
     def mnist_training_images(self, size: int):
         """The MNIST training split (the first `--limit` images), zero-padded to
@@ -150,6 +154,54 @@ def card_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".safetensors") + ".card.toml")
 
 
+def split_settings(spec: ModelSpec, trainer: TrainerSpec | None,
+                   given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`--set` pairs checked and split into model config overrides and recipe settings.
+
+    A key is either one of the model's config keys (it changes the
+    architecture) or a hyperparameter the trainer declares; anything else,
+    or a value of another type than the default's, is a one-line
+    ConfigError naming what is accepted. Recipe settings come back complete,
+    defaults filled in.
+    """
+    declared = {setting.key: setting for setting in (trainer.hyperparameters if trainer else ())}
+    unknown = [key for key in given if key not in spec.config and key not in declared]
+    if unknown:
+        raise ConfigError(
+            f"unknown --set key(s) {', '.join(unknown)} for {spec.name}; known keys: "
+            f"{', '.join(spec.config) or 'none'} (model config), {', '.join(declared) or 'none'} (recipe); "
+            f"`zoo train {spec.name} --help` describes them"
+        )
+    for key, value in given.items():
+        default = declared[key].default if key in declared else spec.config[key]
+        if default is not None and not same_type(value, default):
+            what = declared[key].help if key in declared else "model config"
+            raise ConfigError(f"--set {key}={json.dumps(value)}: expected {type_name(default)} ({what}), "
+                              f"for example --set {key}={json.dumps(default)}")
+    overrides = {key: value for key, value in given.items() if key in spec.config}
+    settings = {key: given.get(key, setting.default) for key, setting in declared.items()}
+    return overrides, settings
+
+
+def settings_help(spec: ModelSpec, trainer: TrainerSpec | None) -> str:
+    """What `zoo train MODEL --set KEY=VALUE` accepts: the model's config keys and the recipe's declared options."""
+    lines = [f"--set KEY=VALUE keys of {spec.name} (values are JSON):",
+             "  model config (changes the architecture; the weights record it):"]
+    lines += [f"    {key:<22} default {json.dumps(value)}" for key, value in spec.config.items()]
+    declared = trainer.hyperparameters if trainer else ()
+    lines.append(f"  recipe (trainer '{trainer.name}'):" if trainer else "  recipe: none (no trainer)")
+    lines += [f"    {s.key:<22} default {json.dumps(s.default):<10} {s.help}" for s in declared]
+    if trainer and not declared:
+        lines.append("    (declares none)")
+    return "\n".join(lines)
+
+
+def trainer_of(spec: ModelSpec) -> TrainerSpec | None:
+    from zoo.api import registry
+
+    return registry().trainer(spec.trainer) if spec.trainer else None
+
+
 def train(reference: str, options: TrainOptions, out: Path, resume: bool = False,
           checkpoint_every: int = 1, log_every: int = 50, command: str = "") -> dict[str, Any] | None:
     """Train model `reference` with its registered recipe; write weights and card to `out`.
@@ -157,118 +209,166 @@ def train(reference: str, options: TrainOptions, out: Path, resume: bool = False
     Under torchrun every worker runs this; only rank 0 shows progress, logs,
     writes checkpoints and the final weights and card (the others return None).
     """
-    import numpy as np
     import tomli_w  # noqa: F401  the card writer's; fail now rather than after the training run
-    import torch
-    from tqdm import tqdm
 
-    from zoo import __version__
-    from zoo.api import get_spec, registry
-    from zoo.distributed import barrier, join, leave
+    from zoo.distributed import join, leave
     from zoo.files import ensure_writable_dir
-    from zoo.specs import import_dotted
-    from zoo.weights import rounded_metrics, save
 
-    spec = get_spec(reference)
-    if not spec.trainer:
-        raise ZooError(f"model '{spec.name}' registers no trainer, so `zoo train` cannot train it")
-    trainer = registry().trainer(spec.trainer)
+    spec, trainer, overrides = _check_request(reference, options)
     out = Path(out)
     ensure_writable_dir(out.parent, "--out")
     options.out = out
+    if resume:
+        checkpoint_progress(checkpoint_path(out))  # refuse a bad checkpoint before the data is read
     rank = join()
+    _place(options, rank)
+    recipe = _make_recipe(trainer, spec.with_config(overrides), options, rank)
+    run = _Run(spec.name, recipe, options, out, rank)
+    if resume:
+        run.epoch, run.step = load_checkpoint(checkpoint_path(out), recipe)
+    if rank.world_size > 1:
+        recipe.distribute([rank.local_rank] if options.device.startswith("cuda") else None)
+    run.loop(checkpoint_every, log_every, resume)
+    if not rank.is_main:
+        leave(rank)
+        return None
+    card = run.finish(command, resume)
+    leave(rank)
+    return card
+
+
+def _check_request(reference: str, options: TrainOptions) -> tuple[ModelSpec, TrainerSpec, dict[str, Any]]:
+    """The model, its trainer and the config overrides; a bad `--set` fails here, before any work."""
+    from zoo.api import get_spec
+
+    spec = get_spec(reference)
+    trainer = trainer_of(spec)
+    if trainer is None:
+        raise ZooError(f"model '{spec.name}' registers no trainer, so `zoo train` cannot train it")
+    overrides, _ = split_settings(spec, trainer, options.hparams)
+    return spec, trainer, overrides
+
+
+def _place(options: TrainOptions, rank) -> None:
+    """This process's rank, world size and device."""
     options.rank, options.world_size = rank.rank, rank.world_size
     options.device = resolve_device(options.device)
     if options.device == "cuda" and rank.world_size > 1:
         options.device = f"cuda:{rank.local_rank}"
+
+
+def _make_recipe(trainer: TrainerSpec, spec: ModelSpec, options: TrainOptions, rank) -> Recipe:
+    """The recipe, seeded so every rank builds identical initial weights and then draws its own noise."""
+    import numpy as np
+    import torch
+
+    from zoo.specs import import_dotted
+
     random.seed(options.seed)
     np.random.seed(options.seed)
-    # Every rank builds identical initial weights, then draws its own noise (latents, dropout).
     torch.manual_seed(options.seed)
-    # `--set key=value` on a model config key changes the architecture (for
-    # example a narrow model for smoke tests); other keys are recipe options.
-    config = {**spec.config, **{k: v for k, v in options.hparams.items() if k in spec.config}}
-    checkpoint = checkpoint_path(out)
-    if resume:
-        checkpoint_progress(checkpoint)  # refuse a bad checkpoint before the data is read
-    recipe: Recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(config, options)
+    recipe = import_dotted(trainer.recipe, f"the recipe of trainer '{trainer.name}'")(spec, options)
     if rank.world_size > 1:
         torch.manual_seed(options.seed + rank.rank)
+    return recipe
 
-    epoch, step = 0, 0
-    if resume:
-        epoch, step = load_checkpoint(checkpoint, recipe)
-    if rank.world_size > 1:
-        recipe.distribute([rank.local_rank] if options.device.startswith("cuda") else None)
-    log_path = out.with_name(out.name.removesuffix(".safetensors") + ".metrics.jsonl")
-    started = time.perf_counter()
-    sample_epoch = recipe.batches(epoch)
-    per_epoch = len(sample_epoch) if hasattr(sample_epoch, "__len__") else None
-    total = per_epoch * options.epochs if per_epoch else None
-    if options.max_steps:
-        total = min(total or options.max_steps, options.max_steps)
-    running: dict[str, float] = {}
-    log = open(log_path, "a" if resume else "w") if rank.is_main else None
-    description = f"train {spec.name}" + (f" ({rank.world_size} processes)" if rank.world_size > 1 else "")
-    with tqdm(total=total, initial=step, desc=description, unit="step", dynamic_ncols=True,
-              disable=not rank.is_main) as bar:
-        while epoch < options.epochs and not _done(step, options, started):
-            for batch in recipe.batches(epoch):
-                losses = recipe.step(batch)
-                step += 1
-                for key, value in losses.items():
-                    running[key] = value if key not in running else 0.9 * running[key] + 0.1 * value
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
-                if log and step % log_every == 0:
-                    log.write(json.dumps({"epoch": epoch, "step": step, **losses}) + "\n")
-                    log.flush()
-                if _done(step, options, started):
-                    break
-            epoch += 1
-            if epoch % checkpoint_every == 0 or _done(step, options, started) or epoch == options.epochs:
-                if rank.is_main:
-                    save_checkpoint(checkpoint, recipe, epoch, step)
-                barrier(rank)
-    if log:
-        log.close()
-    wall_time = time.perf_counter() - started
-    if not rank.is_main:
-        leave(rank)
-        return None
 
-    metrics = recipe.evaluate()
-    shipped = recipe.networks[recipe.shipped]
-    sha256 = save(shipped.state_dict(), out, spec.name, dict(recipe.config))
-    card = {
-        "model": spec.name,
-        "file": out.name,
-        "sha256": sha256,
-        "parameters": sum(p.numel() for p in shipped.state_dict().values()),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "zoo_version": __version__,
-        "data": recipe.data_description,
-        "training": {
-            "command": command,
-            "seed": options.seed,
-            "epochs": epoch,
-            "steps": step,
-            "batch_size": options.batch_size,
-            "processes": rank.world_size,
-            "lr": options.lr,
-            "hparams": options.hparams,
-            "wall_time_s": round(wall_time, 1),
-            "device": options.device,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
-            "resumed": resume,
-        },
-        "config": dict(recipe.config),
-        "metrics": rounded_metrics(metrics),
-        "metric_descriptions": {k: v for k, v in recipe.metric_descriptions.items() if k in metrics},
-    }
-    write_card(card, card_path(out))
-    leave(rank)
-    return card
+@dataclass
+class _Run:
+    """One training run's state: where it is (epoch, step) and how long it has taken."""
+
+    model: str
+    recipe: Recipe
+    options: TrainOptions
+    out: Path
+    rank: Any
+    epoch: int = 0
+    step: int = 0
+    wall_time: float = 0.0
+
+    def loop(self, checkpoint_every: int, log_every: int, resume: bool) -> None:
+        """Epochs of steps until --epochs, --max-steps or --max-minutes, with progress, a metrics log and checkpoints."""
+        from tqdm import tqdm
+
+        from zoo.distributed import barrier
+
+        options, rank, started = self.options, self.rank, time.perf_counter()
+        log_path = self.out.with_name(self.out.name.removesuffix(".safetensors") + ".metrics.jsonl")
+        log = open(log_path, "a" if resume else "w") if rank.is_main else None
+        running: dict[str, float] = {}
+        description = f"train {self.model}" + (f" ({rank.world_size} processes)" if rank.world_size > 1 else "")
+        with tqdm(total=self._total_steps(), initial=self.step, desc=description, unit="step", dynamic_ncols=True,
+                  disable=not rank.is_main) as bar:
+            while self.epoch < options.epochs and not _done(self.step, options, started):
+                for batch in self.recipe.batches(self.epoch):
+                    losses = self.recipe.step(batch)
+                    self.step += 1
+                    for key, value in losses.items():
+                        running[key] = value if key not in running else 0.9 * running[key] + 0.1 * value
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()}, refresh=False)
+                    if log and self.step % log_every == 0:
+                        log.write(json.dumps({"epoch": self.epoch, "step": self.step, **losses}) + "\n")
+                        log.flush()
+                    if _done(self.step, options, started):
+                        break
+                self.epoch += 1
+                if self.epoch % checkpoint_every == 0 or _done(self.step, options, started) or self.epoch == options.epochs:
+                    if rank.is_main:
+                        save_checkpoint(checkpoint_path(self.out), self.recipe, self.epoch, self.step)
+                    barrier(rank)
+        if log:
+            log.close()
+        self.wall_time = time.perf_counter() - started
+
+    def _total_steps(self) -> int | None:
+        """For the progress bar: steps per epoch times epochs, capped by --max-steps (None when unknown)."""
+        sample_epoch = self.recipe.batches(self.epoch)
+        per_epoch = len(sample_epoch) if hasattr(sample_epoch, "__len__") else None
+        total = per_epoch * self.options.epochs if per_epoch else None
+        if self.options.max_steps:
+            total = min(total or self.options.max_steps, self.options.max_steps)
+        return total
+
+    def finish(self, command: str, resume: bool) -> dict[str, Any]:
+        """Evaluate, write the shipped weights and their card; return the card."""
+        import torch
+
+        from zoo import __version__
+        from zoo.weights import rounded_metrics, save
+
+        recipe, options = self.recipe, self.options
+        metrics = recipe.evaluate()
+        shipped = recipe.networks[recipe.shipped]
+        sha256 = save(shipped.state_dict(), self.out, self.model, dict(recipe.config))
+        card = {
+            "model": self.model,
+            "file": self.out.name,
+            "sha256": sha256,
+            "parameters": sum(p.numel() for p in shipped.state_dict().values()),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "zoo_version": __version__,
+            "data": recipe.data_description,
+            "training": {
+                "command": command,
+                "seed": options.seed,
+                "epochs": self.epoch,
+                "steps": self.step,
+                "batch_size": options.batch_size,
+                "processes": self.rank.world_size,
+                "lr": options.lr,
+                "hparams": options.hparams,
+                "wall_time_s": round(self.wall_time, 1),
+                "device": options.device,
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
+                "resumed": resume,
+            },
+            "config": dict(recipe.config),
+            "metrics": rounded_metrics(metrics),
+            "metric_descriptions": {k: v for k, v in recipe.metric_descriptions.items() if k in metrics},
+        }
+        write_card(card, card_path(self.out))
+        return card
 
 
 def _done(step: int, options: TrainOptions, started: float) -> bool:

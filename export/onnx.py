@@ -16,6 +16,8 @@ import zoo
 from zoo.export import precision
 from zoo.boundary import check_interrupted, one_line
 from zoo.errors import ValidationError, ZooError
+from zoo.bundles import graph_path, read_manifest
+from zoo.export.portable import split_unsqueezes
 from zoo.parity import Parity, Tolerance
 from zoo.runtime import BackendRequest, OnnxBackend, TorchBackend, graph_module
 from zoo.specs import GraphSpec
@@ -46,7 +48,8 @@ def open_backend(request: BackendRequest) -> OnnxBackend:
     """`--backend onnx[-cuda][-fp16|-int8]`: ONNX Runtime on the cached export at the backend's precision."""
     bundle = request.bundle(request.precision)
     threads = request.config()["run"]["onnx_threads"]  # 1 with OMP_NUM_THREADS=1 compares one thread with one thread
-    return OnnxBackend(request.graph_file(bundle), request.graph, request.name, threads=threads)
+    path = graph_path(bundle, read_manifest(bundle), request.graph.name)
+    return OnnxBackend(path, request.graph, request.name, threads=threads)
 
 
 def check() -> str | None:
@@ -69,7 +72,7 @@ def export(job: zoo.ExportJob) -> dict[str, Any]:
         write_onnx(module, graph, path, job.export_config, job.metadata(graph))
         written[graph.name] = (path, *validate(module, graph, path, job.export_config))
     if job.precision == "int8":
-        precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()})
+        precision.check_int8_applies(job.spec, {name: entry[0] for name, entry in written.items()}, job.export_config["int8_mode"])
     for graph in job.spec.graphs:
         path, parity, vectors = written[graph.name]
         folder = path.parent
@@ -175,6 +178,7 @@ def write_onnx(module, graph: GraphSpec, path: Path, config: dict[str, Any], met
     except Exception as exc:
         raise ZooError(f"the exported graph '{graph.name}' fails the ONNX checker: {str(exc).splitlines()[0]}") from None
     model = onnx.shape_inference.infer_shapes(inline_constant_identities(model))
+    model = split_unsqueezes(model)  # for OpenCV's importer, see zoo.export.portable
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()

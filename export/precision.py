@@ -10,10 +10,18 @@ rule, so the same model always gives the same graph: dynamic when the graph
 has LSTM nodes (the static quantizer has none), static otherwise. Whether
 int8 is kept depends only on the task-metric gate, never on a timing; the
 speed-up is measured and reported, with a warning when it is a slow-down.
+
+`int8_mode = "tensorrt"` makes the graph TensorRT builds int8 engines from
+(explicit quantization): QuantizeLinear/DequantizeLinear pairs around every
+Conv, ConvTranspose, MatMul and Gemm, int8 symmetric activations (per
+tensor) and weights (per channel), calibrated on the task's own inputs
+(those its quality metric feeds the model) and validated by that metric on
+ONNX Runtime. Its speed is TensorRT's, not this CPU's, so it is not timed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 from pathlib import Path
@@ -32,6 +40,8 @@ from zoo.tensors import example_inputs
 INT8_OPS = ("MatMul", "Gemm", "LSTM")
 RECURRENT_OPS = ("GRU", "LSTM", "RNN")
 STATIC_INT8_OPS = ("MatMul", "Gemm")  # ONNX Runtime's static quantizer has no LSTM
+TENSORRT_INT8_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")  # what TensorRT runs in int8 from Q/DQ
+INT8_MODES = ("auto", "dynamic", "static", "tensorrt")
 # Its dynamic quantizer rewrites a Gemm as MatMul + Add and quantizes the MatMul, when asked for MatMul.
 DYNAMIC_INT8_OPS = ("MatMul", "LSTM")
 INT8_RULE = "auto: dynamic (Gemm and MatMul as MatMulInteger, LSTM) when the graph has LSTM nodes, else static (MatMul, Gemm, calibrated)"
@@ -40,25 +50,125 @@ TIMING_RUNS = 30
 USE_FP32 = "use fp32 instead: `zoo export --precision fp32`, or `--backend onnx` for zoo run, eval and bench"
 
 
-def operator_types(path: Path) -> set[str]:
+def operator_list(path: Path) -> list[str]:
+    """The operator type of every node of a graph, repeats included."""
     import onnx
 
-    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+    return [node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node]
 
 
-def quantizable(path: Path) -> list[str]:
-    """The int8-worthy operator types present in a graph."""
+def operator_types(path: Path) -> set[str]:
+    return set(operator_list(path))
+
+
+def quantizable(path: Path, mode: str = "auto") -> list[str]:
+    """The operator types present in a graph that int8 `mode` quantizes."""
     present = operator_types(path)
-    return [op for op in INT8_OPS if op in present]
+    return [op for op in (TENSORRT_INT8_OPS if mode == "tensorrt" else INT8_OPS) if op in present]
 
 
-def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path]) -> None:
+def check_int8_applies(spec: ModelSpec, graph_files: dict[str, Path], mode: str = "auto") -> None:
     """Refuse int8 for a model none of whose graphs int8 would change."""
-    if not any(quantizable(path) for path in graph_files.values()):
+    if mode not in INT8_MODES:
+        raise ZooError(f"export.int8_mode {mode!r} must be one of {', '.join(INT8_MODES)}")
+    if mode == "tensorrt" and not any(quantizable(path, mode) for path in graph_files.values()):
+        raise UnavailableError(
+            f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(TENSORRT_INT8_OPS)} nodes for "
+            f"TensorRT to run in int8; export it with --precision fp16 or fp32"
+        )
+    if not any(quantizable(path, mode) for path in graph_files.values()):
         raise UnavailableError(
             f"int8 does not apply to '{spec.name}': its graphs have no {', '.join(INT8_OPS)} nodes, the only operators "
             f"int8 makes faster on CPU (int8 Conv/ConvTranspose run 2-4x slower than fp32); " + USE_FP32
         )
+
+
+@contextlib.contextmanager
+def _quantizer_input(path: Path, out: Path, failure: str):
+    """The graph to hand ONNX Runtime's quantizer: its pre-quantization pass (shape inference,
+    folding) in a file beside `out`, removed afterwards, or `path` itself when the pass cannot
+    run (it is an optimisation). A quantizer exception becomes the one-line `failure`, with
+    "{cause}" replaced by its first words."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = out.with_name(out.stem + ".pre.onnx")
+    try:
+        quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+    except Exception as exc:
+        check_interrupted(exc)
+        prepared = path
+    try:
+        yield prepared
+    except Exception as exc:
+        check_interrupted(exc)
+        raise ZooError(failure.replace("{cause}", one_line(exc)[:200])) from None
+    finally:
+        if prepared != path and prepared.exists():
+            prepared.unlink()
+
+
+def quantize_for_tensorrt(path: Path, out: Path, graph: GraphSpec, batches: list[dict[str, np.ndarray]]) -> list[str]:
+    """Write the explicitly quantized (Q/DQ) graph TensorRT builds int8 engines from; return the quantized op types."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    ops = quantizable(path, "tensorrt")
+    failure = f"ONNX Runtime could not quantize graph '{graph.name}' for TensorRT ({{cause}}); export with --precision fp16"
+    with _quantizer_input(path, out, failure) as prepared:
+        quantize_static(
+            str(prepared), str(out), _Feeds(batches), quant_format=QuantFormat.QDQ, op_types_to_quantize=ops,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+            calibrate_method=CalibrationMethod.MinMax,
+            # TensorRT's explicit quantization: symmetric int8 (zero point 0) for activations and weights;
+            # biases stay float (TensorRT quantizes and fuses them itself, it takes no int32 DequantizeLinear)
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
+        )
+    return ops
+
+
+def qdq_summary(path: Path) -> dict[str, Any]:
+    """What an explicitly quantized graph holds: Q/DQ nodes and the int8-capable operators they feed."""
+    import onnx
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    dequantized = {node.output[0] for node in nodes if node.op_type == "DequantizeLinear"}
+    fed: dict[str, int] = {}
+    for node in nodes:
+        if node.op_type in TENSORRT_INT8_OPS and any(i in dequantized for i in node.input):
+            fed[node.op_type] = fed.get(node.op_type, 0) + 1
+    return {
+        "quantize_linear": sum(node.op_type == "QuantizeLinear" for node in nodes),
+        "dequantize_linear": sum(node.op_type == "DequantizeLinear" for node in nodes),
+        "quantized_ops": dict(sorted(fed.items())),
+    }
+
+
+class _Recorder:
+    """A backend that records what the task feeds it, for calibration."""
+
+    def __init__(self, backend, rows: int):
+        self.backend, self.rows, self.feeds = backend, rows, []
+        self.name, self.graph = backend.name, backend.graph
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if sum(len(next(iter(f.values()))) for f in self.feeds) < self.rows:
+            self.feeds.append({k: np.array(v, copy=True) for k, v in feeds.items()})
+        return self.backend.run(feeds)
+
+
+def task_calibration(job, graph: GraphSpec, fp32: Path) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Calibration inputs for int8: what the task's quality metric feeds the main graph (real
+    digits for a classifier, real text for a language model, episode observations for a
+    policy), or the graph's declared example inputs for auxiliary graphs."""
+    rows = job.export_config["calibration_examples"]
+    if graph.name == job.spec.graphs[0].name and quality_function(job.spec.task) is not None:
+        recorder = _Recorder(OnnxBackend(fp32, graph), rows)
+        from zoo.data import data_root
+
+        data = data_root(job.options.get("data"))
+        measure_quality(job.spec, recorder, data, rows, job.model.zoo_weights.path)
+        if recorder.feeds:
+            return recorder.feeds, f"{sum(len(next(iter(f.values()))) for f in recorder.feeds)} inputs the task's quality metric feeds the model"
+    return calibration_batches(graph, rows, job.export_config["seed"] + 7), f"{rows} example inputs drawn as the graph declares them"
 
 
 class _Feeds:
@@ -79,16 +189,10 @@ def calibration_batches(graph: GraphSpec, examples: int, seed: int, batch: int =
 def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: dict[str, Any]) -> None:
     """Write an int8 version of the fp32 graph `path` to `out` ("dynamic" or "static")."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    prepared = out.with_name(out.stem + ".pre.onnx")
-    try:
-        quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
-    except Exception as exc:  # pre-processing is an optimisation; quantize the original when it cannot run
-        check_interrupted(exc)
-        prepared = path
     ops = quantizable(path)
-    try:
+    failure = f"ONNX Runtime could not quantize graph '{graph.name}' ({mode}: {{cause}}); export with --precision fp32"
+    with _quantizer_input(path, out, failure) as prepared:
         if mode == "dynamic":
             dynamic_ops = sorted({"MatMul" if op == "Gemm" else op for op in ops} & set(DYNAMIC_INT8_OPS))
             quantize_dynamic(str(prepared), str(out), op_types_to_quantize=dynamic_ops, weight_type=QuantType.QInt8)
@@ -99,13 +203,6 @@ def quantize_graph(path: Path, out: Path, graph: GraphSpec, mode: str, config: d
                 str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=static_ops,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
             )
-    except Exception as exc:
-        check_interrupted(exc)
-        first = one_line(exc)[:200]
-        raise ZooError(f"ONNX Runtime could not quantize graph '{graph.name}' ({mode}: {first}); export with --precision fp32") from None
-    finally:
-        if prepared != path and prepared.exists():
-            prepared.unlink()
 
 
 def check_prerequisites(precision: str) -> None:
@@ -228,10 +325,16 @@ def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
         if precision == "fp16":
             convert_fp16(fp32, path, f"'{job.spec.name}' graph '{graph.name}'")
             entry["io_types"] = "float32"
-        elif not quantizable(fp32):
+        elif job.export_config["int8_mode"] == "tensorrt" and quantizable(fp32, "tensorrt"):
+            batches, source = task_calibration(job, graph, fp32)
+            ops = quantize_for_tensorrt(fp32, path, graph, batches)
+            entry.update({"int8_mode": "tensorrt", "quantized_ops": ops, "calibration": source, "qdq": qdq_summary(path)})
+            job.log(f"{job.spec.name}/{graph.name}: int8 Q/DQ for TensorRT on {', '.join(ops)}, calibrated on {source}")
+        elif not quantizable(fp32, job.export_config["int8_mode"]):
             fp32.rename(path)
-            job.log(f"{job.spec.name}/{graph.name}: no {', '.join(INT8_OPS)} nodes, kept fp32")
-            return {"precision": "fp32", "reason": f"no {', '.join(INT8_OPS)} nodes"}
+            ops = TENSORRT_INT8_OPS if job.export_config["int8_mode"] == "tensorrt" else INT8_OPS
+            job.log(f"{job.spec.name}/{graph.name}: no {', '.join(ops)} nodes, kept fp32")
+            return {"precision": "fp32", "reason": f"no {', '.join(ops)} nodes"}
         else:
             entry.update(_quantize_int8(job, graph, fp32, path))
         if graph.name == job.spec.graphs[0].name:

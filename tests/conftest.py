@@ -96,6 +96,15 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
+@pytest.fixture(scope="session")
+def default_bundles(tmp_path_factory):
+    """What `zoo export NAME` writes by default, for every installed model (exported once per session)."""
+    from zoo.exporting import export_model
+
+    out = tmp_path_factory.mktemp("default-bundles")
+    return {spec.name: export_model(spec.name, "onnx", out, log=lambda line: None) for spec in zoo.api.list_models()}
+
+
 def assert_bundle_reproduces_pytorch(bundle):
     """Recompute parity independently of the exporter: every graph of an fp32 bundle, run in ONNX
     Runtime on its test inputs, gives the PyTorch outputs stored beside them within the recorded

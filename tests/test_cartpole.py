@@ -20,7 +20,7 @@ SOLVED = 475.0  # CartPole-v1's own "solved" threshold (500 is the maximum)
 
 
 def test_environment_is_wired_from_the_spec():
-    spec = zoo.get_spec("cartpole")
+    spec = zoo.resolve("cartpole").spec
     graph = spec.graph()
     assert spec.task == "policy" and environment_id(graph) == "CartPole-v1"
     env = make_environment(graph)
@@ -68,7 +68,7 @@ def test_export_matches_pytorch_and_documents_the_interface(tmp_path):
     assert graph_manifest["preprocessing"]["environment"]["id"] == "CartPole-v1"
     assert graph_manifest["postprocessing"]["action"]["meanings"]["1"].endswith("right")
     # On observations a real episode visits, ONNX Runtime picks exactly PyTorch's actions.
-    spec = zoo.get_spec("cartpole")
+    spec = zoo.resolve("cartpole").spec
     onnx_backend = OnnxBackend(bundle / "model.onnx", spec.graph())
     torch_backend = open_backend(spec, "torch")
     env = make_environment(spec.graph())

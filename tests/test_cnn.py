@@ -31,7 +31,7 @@ def test_build_gives_logits_and_features():
     images = torch.zeros(3, 1, 32, 32)
     assert model(images).shape == (3, 10)
     spec = zoo.get_spec("cnn")
-    features, logits = open_backend(spec, "torch", graph="features", model=model).run({"image": images.numpy()}).values()
+    features, logits = open_backend(spec, "torch", graph="features", loaded=model).run({"image": images.numpy()}).values()
     assert features.shape == (3, 128) and np.allclose(logits, model(images).detach().numpy(), atol=1e-5)
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 import zoo
+from conftest import DATA
 from zoo import testing
 from zoo.testing import ConformanceError
 
@@ -12,9 +13,9 @@ MODELS = [spec.name for spec in zoo.list_models()]
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_installed_model_passes_the_conformance_kit(name, tmp_path):
-    report = testing.check_model(name, tmp_path)
+    report = testing.check_model(name, tmp_path, run=True)
     assert report.passed[:4] == ["spec", "light import", "builds", "forward signature"]
-    assert "onnx export" in report.passed
+    assert "onnx export" in report.passed and "zoo run" in report.passed
     assert (report.bundle / "model.json").is_file()
 
 
@@ -50,6 +51,20 @@ def test_a_conforming_throwaway_plugin_passes_with_random_weights(plugin_dir, tm
     report = testing.check_model("fine", tmp_path)
     assert "onnx export" in report.passed and report.skipped == []
     assert (tmp_path / "fine-random.safetensors").is_file()
+
+
+@pytest.mark.skipif(not (DATA / "mnist" / "t10k-images-idx3-ubyte.gz").is_file(), reason="MNIST not found")
+def test_the_kit_runs_and_evaluates_the_models_task(tmp_path):
+    report = testing.check_model("cnn", tmp_path, run=True, data=DATA)
+    assert report.passed[-2:] == ["zoo run", "zoo eval"]
+
+
+def test_a_task_that_cannot_run_the_model_fails_the_kit(plugin_dir, tmp_path):
+    # An "image-generation" model whose output is no image: export passes, `zoo run` cannot make a picture.
+    plugin_dir("imageless", _model_source("imageless"))
+    assert "onnx export" in testing.check_model("imageless", tmp_path).passed
+    with pytest.raises(ConformanceError, match="`zoo run imageless --backend torch"):
+        testing.check_model("imageless", tmp_path / "again", run=True)
 
 
 def test_a_plugin_that_imports_torch_at_module_level_fails(plugin_dir):

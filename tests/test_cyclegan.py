@@ -27,11 +27,11 @@ def tiny_cyclegan(tmp_path_factory):
     from zoo.weights import save
 
     torch.manual_seed(0)
-    config = {**zoo.get_spec("cyclegan").config, **TINY}
-    recipe = CycleGANRecipe(config, TrainOptions(data=DATA, batch_size=4, limit=8))
+    spec = zoo.get_spec("cyclegan").with_config(TINY)
+    recipe = CycleGANRecipe(spec, TrainOptions(data=DATA, batch_size=4, limit=8))
     recipe.step(recipe.batches(0)[0])
     out = tmp_path_factory.mktemp("cyclegan") / "tiny.safetensors"
-    save(recipe.networks[recipe.shipped].state_dict(), out, "cyclegan", config)
+    save(recipe.networks[recipe.shipped].state_dict(), out, "cyclegan", spec.config)
     return out
 
 
@@ -42,7 +42,7 @@ def test_build_translates_both_directions_at_any_size_divisible_by_4():
         wide = model.b2a(torch.zeros(1, 1, 24, 40))
     assert to_b.shape == (2, 1, 32, 32) and to_a.shape == (3, 1, 32, 32)
     assert wide.shape == (1, 1, 24, 40) and wide.abs().max() <= 1.0
-    assert [g.name for g in zoo.get_spec("cyclegan").graphs] == ["a2b", "b2a"]
+    assert [g.name for g in zoo.get_spec("cyclegan").with_config().graphs] == ["a2b", "b2a"]
 
 
 def test_one_training_step_updates_every_network():
@@ -50,7 +50,7 @@ def test_one_training_step_updates_every_network():
     from zoo.plugins.cyclegan.train import CycleGANRecipe
 
     torch.manual_seed(0)
-    recipe = CycleGANRecipe({**zoo.get_spec("cyclegan").config, **TINY},
+    recipe = CycleGANRecipe(zoo.get_spec("cyclegan").with_config(TINY),
                             TrainOptions(data=DATA, batch_size=4, limit=8, lr=1e-3))
     real_a, real_b = recipe.batches(0)[0]
     assert real_a.shape == real_b.shape == (4, 1, 32, 32)
@@ -67,7 +67,7 @@ def test_an_unknown_recipe_option_is_refused():
     from zoo.plugins.cyclegan.train import CycleGANRecipe
 
     with pytest.raises(zoo.ZooError, match="unknown --set key"):
-        CycleGANRecipe(zoo.get_spec("cyclegan").config, TrainOptions(data=DATA, hparams={"cycle_wieght": 1.0}))
+        CycleGANRecipe(zoo.get_spec("cyclegan"), TrainOptions(data=DATA, hparams={"cycle_wieght": 1.0}))
 
 
 def test_shipped_weights_load_match_the_card_and_preserve_labels():
@@ -80,10 +80,10 @@ def test_shipped_weights_load_match_the_card_and_preserve_labels():
     spec = zoo.get_spec("cyclegan")
     # The first 100 test images of each domain, through the real metric code and both classifiers.
     for forward, backward in (("a2b", "b2a"), ("b2a", "a2b")):
-        backends = {name: zoo.runtime.open_backend(spec, "torch", graph=name, model=model) for name in (forward, backward)}
+        backends = {name: zoo.runtime.open_backend(spec, "torch", graph=name, loaded=model) for name in (forward, backward)}
         target = image_translation.source_and_target(backends[forward].graph)[1]
         reference = image_translation.DOMAINS[target].classifier
-        classifier = zoo.runtime.open_backend(zoo.get_spec(reference), "torch", reference)
+        classifier = zoo.runtime.open_backend(reference, "torch")
         scores = image_translation.translation_metrics(backends[forward], backends[backward], classifier, DATA, limit=100)
         preserved = next(v for k, v in scores.items() if k.endswith("label_preservation"))
         assert preserved >= 0.8, scores
@@ -104,7 +104,7 @@ class Identity:
 class AlwaysThree:
     """A classifier that answers 3 whatever it sees."""
 
-    graph = zoo.get_spec("cnn").graph()
+    graph = zoo.get_spec("cnn").with_config().graph()
 
     def run(self, feeds):
         logits = np.zeros((len(feeds["image"]), 10), np.float32)
@@ -113,7 +113,7 @@ class AlwaysThree:
 
 
 def test_translation_metrics_on_a_handful_of_images():
-    spec = zoo.get_spec("cyclegan")
+    spec = zoo.get_spec("cyclegan").with_config()
     a2b, b2a = Identity(spec.graph("a2b")), Identity(spec.graph("b2a"))
     labels = zoo.data.read_mnist(DATA, "heldout")[1][:12]
     scores = image_translation.translation_metrics(a2b, b2a, AlwaysThree(), DATA, limit=12)
@@ -124,7 +124,7 @@ def test_translation_metrics_on_a_handful_of_images():
     }
     # The domains are in the classifiers' layout: cnn:usps recognises real USPS digits as read for translation.
     images, usps_labels = image_translation.read_domain(DATA, "usps", "test", limit=50)
-    classifier = zoo.runtime.open_backend(zoo.get_spec("cnn"), "torch", "cnn:usps")
+    classifier = zoo.runtime.open_backend("cnn:usps", "torch")
     assert images.shape == (50, 1, 32, 32)
     assert (image_translation.predictions(classifier, images) == usps_labels).mean() >= 0.9
 

@@ -18,7 +18,7 @@ from zoo.export.onnx import read_test_data
 NO_ENGINES = trt.missing()
 needs_tensorrt = pytest.mark.skipif(NO_ENGINES is not None, reason=f"TensorRT engines need a GPU and TensorRT: this machine has {NO_ENGINES}")
 
-TRT_CONFIG = {"min_batch": 1, "opt_batch": 8, "max_batch": 64, "workspace_mb": 512, "timing_cache": "", "calibration_batches": 2}
+TRT_CONFIG = {**{s.key: s.default for s in trt.SETTINGS}, "workspace_mb": 512}
 
 # A throwaway generator made of Linear layers (Gemm/MatMul), the operators int8 speeds up,
 # and a two-graph model (encoder/decoder) for the multi-graph layouts.
@@ -87,7 +87,7 @@ def test_build_engine_needs_a_bundle_and_a_gpu(tiny_weights, tmp_path):
     assert_clean_error(zoo_cli("build-engine", tmp_path), "not an exported bundle", "--target onnx")
     assert zoo_cli("export", "dcgan", "--weights", tiny_weights, "-o", tmp_path).returncode == 0
     before = (tmp_path / "dcgan" / "model.json").read_text()
-    assert_clean_error(zoo_cli("build-engine", tmp_path / "dcgan", "--precision", "fp16"), NO_ENGINES, "zoo build-engine")
+    assert_clean_error(zoo_cli("build-engine", tmp_path / "dcgan"), NO_ENGINES, "zoo build-engine")
     assert (tmp_path / "dcgan" / "model.json").read_text() == before
 
 
@@ -101,7 +101,9 @@ def test_trt_readiness_report_for_dcgan(tiny_weights):
     assert graph["operators"]["ConvTranspose"] == 4
     plan = graph["engine_plan"]
     assert plan["profile"]["z"] == {"min": [1, 100], "opt": [8, 100], "max": [32, 100]}
-    assert plan["flags"] == ["INT8", "FP16"] and plan["calibration"]["algorithm"] == "IInt8EntropyCalibrator2"
+    assert plan["builder_flags"] == [] and plan["network_flags"] == ["STRONGLY_TYPED"] and plan["cleared_flags"] == ["TF32"]
+    assert plan["quantization"]["state"] == "planned" and plan["quantization"]["quantized_ops"] == {"ConvTranspose": 4}
+    assert plan["validation_points"] == [{"batch": 1}, {"batch": 8}, {"batch": 32}]
     text = zoo_cli("export", "dcgan", "--target", "trt", "--check-only", "--weights", tiny_weights)
     assert "graph 'model': ready" in text.stdout and "profile z: min [1, 100], opt [8, 100], max [64, 100]" in text.stdout
 
@@ -146,20 +148,19 @@ def test_readiness_folds_constant_weights_before_judging(tmp_path):
 
 
 def test_engine_plan_is_data():
+    graph = zoo.GraphSpec(inputs=(zoo.TensorSpec("tokens", ("batch", "sequence")), zoo.TensorSpec("scale", (3,))),
+                          outputs=(zoo.TensorSpec("y", ("batch",)),), example_axes={"sequence": 64})
     shapes = {"tokens": ["batch", "sequence"], "scale": [3]}
-    plan = trt.engine_plan(shapes, TRT_CONFIG, "fp16", {"sequence": 64})
-    assert plan["profile"]["tokens"] == {"min": [1, 1], "opt": [8, 64], "max": [64, 64]}
+    plan = trt.engine_plan(graph, shapes, TRT_CONFIG, "fp16")
+    assert plan["profile"]["tokens"] == {"min": [1, 64], "opt": [8, 64], "max": [64, 64]}
     assert plan["profile"]["scale"] == {"min": [3], "opt": [3], "max": [3]}
-    assert plan["flags"] == ["FP16"] and plan["workspace_bytes"] == 512 << 20 and "calibration" not in plan
-    assert trt.engine_plan({"z": [1, 100]}, TRT_CONFIG, "fp32")["profile"]["z"]["max"] == [1, 100]  # a static batch stays fixed
-    assert trt.engine_plan({"z": ["batch", 100]}, TRT_CONFIG, "int8")["calibration"]["batch_size"] == 8
-    assert trt.engine_plan({"z": ["batch"]}, {**TRT_CONFIG, "timing_cache": "/x/t.cache"}, "fp32")["timing_cache"] == "/x/t.cache"
-    assert trt.profile_batches({"z": ["batch", 100]}, TRT_CONFIG) == [1, 8, 64]
-    assert trt.profile_batches({"z": [1, 100]}, TRT_CONFIG) == [1]
+    assert plan["builder_flags"] == [] and plan["workspace_bytes"] == 512 << 20 and "fp16 ONNX" in plan["precision_route"]
+    assert trt.engine_plan(graph, {"tokens": [1, 64], "scale": [3]}, TRT_CONFIG, "fp32")["profile"]["tokens"]["max"] == [1, 64]
+    assert trt.engine_plan(graph, shapes, {**TRT_CONFIG, "tf32": True}, "fp32")["cleared_flags"] == []
     with pytest.raises(ConfigError, match="min .* <= opt"):
-        trt.engine_plan({"z": ["batch"]}, {**TRT_CONFIG, "min_batch": 16}, "fp32")
-    with pytest.raises(ConfigError, match="symbolic axis 'sequence'"):
-        trt.engine_plan(shapes, TRT_CONFIG, "fp32")
+        trt.engine_plan(graph, shapes, {**TRT_CONFIG, "min_batch": 16}, "fp32")
+    with pytest.raises(ConfigError, match="symbolic axis 'length'"):
+        trt.engine_plan(graph, {"tokens": ["batch", "length"]}, TRT_CONFIG, "fp32")
 
 
 def test_onnx_trt_and_onnx_cuda_backends_fail_clearly_without_their_provider(tiny_weights):
@@ -173,16 +174,25 @@ def test_onnx_trt_and_onnx_cuda_backends_fail_clearly_without_their_provider(tin
 @needs_tensorrt
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_build_engine_on_a_gpu(tiny_weights, tmp_path, precision):
-    assert zoo_cli("export", "dcgan", "--weights", tiny_weights, "-o", tmp_path).returncode == 0
+    """The whole engine path on a GPU: the bundle at the precision (int8: Q/DQ for TensorRT), an engine
+    per graph validated at the profile's points, the timing cache keyed and extended, the backend."""
+    env = {"ZOO_EXPORT_INT8_MODE": "tensorrt", "ZOO_DATA": str(MNIST.parent)}
+    assert zoo_cli("export", "dcgan", "--weights", tiny_weights, "--precision", precision, "--data", MNIST.parent,
+                   "-o", tmp_path, env=env).returncode == 0
     cache = tmp_path / "timing.cache"
     result = zoo_cli("build-engine", tmp_path / "dcgan", "--precision", precision, "--timing-cache", cache)
     assert result.returncode == 0, result.stderr
     engine = read_json(tmp_path / "dcgan" / "model.json")["engines"]["model"][precision]
-    assert engine["tensorrt_version"] and engine["gpu"] and engine["parity"]["batch_sizes"] == [1, 8, 64]
-    assert (tmp_path / "dcgan" / engine["file"]).stat().st_size > 0 and cache.stat().st_size > 0
-    size = cache.stat().st_size
+    assert engine["tensorrt_version"] and engine["gpu"] and engine["compute_capability"]
+    assert engine["parity"]["points"] == [{"batch": 1}, {"batch": 8}, {"batch": 64}]
+    keyed = trt.timing_cache_path({**TRT_CONFIG, "timing_cache": str(cache)}, engine["tensorrt_version"], engine["gpu"])
+    assert (tmp_path / "dcgan" / engine["file"]).stat().st_size > 0 and keyed.stat().st_size > 0
+    size = keyed.stat().st_size
     assert zoo_cli("build-engine", tmp_path / "dcgan", "--precision", precision, "--timing-cache", cache).returncode == 0
-    assert cache.stat().st_size >= size  # the cache was read and extended, not replaced
+    assert keyed.stat().st_size >= size  # the cache was read and extended, not replaced
+    backend = "trt" if precision == "fp32" else f"trt-{precision}"
+    run = zoo_cli("run", "dcgan", "--weights", tiny_weights, "--backend", backend, "--n", "100", "-o", tmp_path / "g.png", env=env)
+    assert run.returncode == 0, run.stderr  # 100 samples: more than the profile's max batch 64, split in two
 
 
 # -- fp16 / int8 ONNX -------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ def register_models(register):
 
 @zoo.hookimpl
 def register_trainers(register):
-    register(zoo.TrainerSpec(name="linreg", recipe="linreg:Recipe", defaults={"epochs": 2, "batch_size": 16, "lr": 0.05}))
+    register(zoo.TrainerSpec(name="linreg", recipe="linreg:Recipe", defaults={"epochs": 2, "batch_size": 16, "lr": 0.05},
+                             hyperparameters=(zoo.Setting("die_on_rank", -1, "kill this rank's worker"),
+                                              zoo.Setting("die_at", "", "where: step"))))
 
 
 def build(features):
@@ -34,13 +36,14 @@ def build(features):
 class Recipe(zoo.Recipe):
     """Deterministic: fixed data, no noise, plain SGD, so data parallelism must not change the result."""
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         import torch
         data = torch.Generator().manual_seed(7)
-        self.x = torch.randn(128, config["features"], generator=data)
-        self.y = self.x @ torch.arange(1.0, config["features"] + 1)[:, None] + 0.5
-        self.model = build(**config)
+        features = self.config["features"]
+        self.x = torch.randn(128, features, generator=data)
+        self.y = self.x @ torch.arange(1.0, features + 1)[:, None] + 0.5
+        self.model = build(**self.config)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.SGD(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"
@@ -50,7 +53,7 @@ class Recipe(zoo.Recipe):
 
     def step(self, indices):
         import torch
-        if self.options.hparams.get("die_on_rank") == self.options.rank and self.options.hparams.get("die_at") == "step":
+        if self.settings["die_on_rank"] == self.options.rank and self.settings["die_at"] == "step":
             os.kill(os.getpid(), signal.SIGKILL)
         loss = torch.nn.functional.mse_loss(self.model(self.x[indices]), self.y[indices])
         self.optimizers["model"].zero_grad()

@@ -46,7 +46,7 @@ def backends():
         if name not in opened:
             spec = zoo.api.get_spec(name)
             model = zoo.api.load(name)
-            opened[name] = (open_backend(spec, "torch", model=model), open_backend(spec, "onnx"))
+            opened[name] = (open_backend(spec, "torch", loaded=model), open_backend(spec, "onnx"))
         return opened[name]
 
     return get

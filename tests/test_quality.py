@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from conftest import DATA, MNIST, assert_clean_error, needs_data, read_json, zoo_cli
-from zoo.api import get_spec
+from zoo.api import resolve
 from zoo.data import read_digits
 from zoo.runtime import open_backend
 from zoo.tasks import image_classification, policy, quality_function, text_generation
@@ -37,7 +37,7 @@ def test_every_task_defines_a_quality():
 
 @needs_data
 def test_classification_quality_is_heldout_accuracy():
-    spec = get_spec("cnn")
+    spec = resolve("cnn").spec
     trained = image_classification.quality(spec, open_backend(spec, "torch"), {"examples": 60, "data": DATA})
     assert (trained.metric, trained.examples, trained.higher_is_better) == ("mnist_heldout_accuracy", 60, True)
     assert trained.value > 0.9
@@ -50,7 +50,7 @@ def test_classification_quality_is_heldout_accuracy():
 
 def test_policy_quality_is_mean_return_over_seeded_episodes(monkeypatch):
     pytest.importorskip("gymnasium")
-    spec = get_spec("cartpole")
+    spec = resolve("cartpole").spec
     trained = policy.quality(spec, open_backend(spec, "torch"), {"examples": 2, "data": DATA})
     assert (trained.metric, trained.examples, trained.higher_is_better) == ("mean_return", 2, True)
     assert trained.value > 400  # the shipped policy balances the pole (500 is the cap)
@@ -62,7 +62,7 @@ def test_policy_quality_is_mean_return_over_seeded_episodes(monkeypatch):
 
 @needs_text
 def test_text_quality_is_bits_per_char_on_a_heldout_prefix():
-    spec = get_spec("ngram")
+    spec = resolve("ngram").spec
     options = {"examples": 20, "data": DATA, "model": "ngram"}
     trained = text_generation.quality(spec, open_backend(spec, "torch"), options)
     assert (trained.metric, trained.examples, trained.higher_is_better) == ("heldout_bits_per_char", 20 * 64, False)
@@ -124,7 +124,7 @@ def test_translation_quality_is_label_preservation_judged_by_the_target_classifi
         def run(self, feeds):
             return {"translated": feeds["image"]}
 
-    spec = get_spec("cyclegan")
+    spec = resolve("cyclegan").spec
     result = image_translation.quality(spec, Identity(spec.graph("b2a")), {"examples": 40, "data": DATA})
     assert (result.metric, result.examples, result.higher_is_better) == ("usps_to_mnist_label_preservation", 40, True)
     assert result.value > 0.8

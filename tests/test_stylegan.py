@@ -57,7 +57,7 @@ def test_modulated_conv_equals_convolution_with_the_demodulated_per_sample_weigh
 
 @needs_data
 def test_shipped_weights_load_and_match_the_card():
-    spec = zoo.get_spec("stylegan")
+    spec = zoo.resolve("stylegan").spec
     resolved = zoo.resolve_weights("stylegan")
     assert resolved.card["sha256"] == file_sha256(resolved.path)
     assert resolved.path.stat().st_size < 5_000_000
@@ -179,13 +179,13 @@ def test_truncation_on_a_model_without_it_is_a_clear_error(tmp_path):
 
     class Backend:
         name = "torch"
-        graph = zoo.get_spec("dcgan").graph()
+        graph = zoo.get_spec("dcgan").with_config().graph()
 
         def run(self, feeds):
             raise AssertionError("must fail before sampling")
 
     with pytest.raises(zoo.ZooError, match="no truncation input"):
-        run(zoo.get_spec("dcgan"), Backend(), {"n": 4, "seed": 0, "output": None, "truncation": 0.5})
+        run(zoo.get_spec("dcgan").with_config(), Backend(), {"n": 4, "seed": 0, "output": None, "truncation": 0.5})
 
 
 def test_data_parallel_training_is_refused_clearly(tmp_path):
@@ -193,4 +193,4 @@ def test_data_parallel_training_is_refused_clearly(tmp_path):
     from zoo.plugins.stylegan.train import StyleGANRecipe
 
     with pytest.raises(zoo.ZooError, match="one process only"):
-        StyleGANRecipe(zoo.get_spec("stylegan").config, TrainOptions(data=tmp_path, world_size=2))
+        StyleGANRecipe(zoo.get_spec("stylegan"), TrainOptions(data=tmp_path, world_size=2))

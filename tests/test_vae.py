@@ -25,12 +25,12 @@ def tiny_vae(tmp_path_factory):
 
 
 def test_graphs_decoder_first_then_encoder():
-    spec = zoo.get_spec("vae")
-    assert [g.name for g in spec.graphs] == ["decoder", "encoder"]
     model = zoo.build("vae", hidden=[16, 8]).eval()
-    decoded = open_backend(spec, "torch", graph="decoder", model=model).run({"z": np.zeros((3, 16), np.float32)})
+    spec = model.zoo_spec
+    assert [g.name for g in spec.graphs] == ["decoder", "encoder"]
+    decoded = open_backend(spec, "torch", graph="decoder", loaded=model).run({"z": np.zeros((3, 16), np.float32)})
     assert decoded["image"].shape == (3, 1, 32, 32) and np.allclose(decoded["image"], np.tanh(decoded["logits"] / 2))
-    posterior = open_backend(spec, "torch", graph="encoder", model=model).run({"image": np.zeros((3, 1, 32, 32), np.float32)})
+    posterior = open_backend(spec, "torch", graph="encoder", loaded=model).run({"image": np.zeros((3, 1, 32, 32), np.float32)})
     assert posterior["mu"].shape == posterior["logvar"].shape == (3, 16)
 
 

@@ -46,7 +46,7 @@ def test_one_training_step_updates_every_network():
 
     torch.manual_seed(0)
     spec = zoo.get_spec("vaegan")
-    recipe = VAEGANRecipe({**spec.config, "base_channels": 4}, TrainOptions(data=MNIST, batch_size=8, limit=16, lr=1e-3))
+    recipe = VAEGANRecipe(spec.with_config({"base_channels": 4}), TrainOptions(data=MNIST, batch_size=8, limit=16, lr=1e-3))
     before = {name: {k: v.clone() for k, v in net.state_dict().items()} for name, net in
               (("encoder", recipe.model.encoder), ("decoder", recipe.model.decoder), ("discriminator", recipe.discriminator))}
     losses = recipe.step(recipe.batches(0)[0])
@@ -63,7 +63,7 @@ def test_shipped_weights_load_and_match_the_card():
     assert resolved.path.stat().st_size < 5_000_000
     assert resolved.card["metrics"]
     model = zoo.load("vaegan")
-    assert zoo.get_spec("vaegan").graphs[0].name == "decoder", "`zoo run vaegan` samples from the decoder"
+    assert zoo.get_spec("vaegan").with_config().graphs[0].name == "decoder", "`zoo run vaegan` samples from the decoder"
     assert model.training is False
 
 
@@ -110,4 +110,4 @@ def test_data_parallel_training_is_refused_clearly(tmp_path):
     from zoo.plugins.vaegan.train import VAEGANRecipe
 
     with pytest.raises(zoo.ZooError, match="one process only"):
-        VAEGANRecipe(zoo.get_spec("vaegan").config, TrainOptions(data=tmp_path, world_size=2))
+        VAEGANRecipe(zoo.get_spec("vaegan"), TrainOptions(data=tmp_path, world_size=2))

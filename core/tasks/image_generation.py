@@ -117,11 +117,7 @@ def generator_metrics(backend: Backend, data: Path, count: int = EVAL_SAMPLES, s
 
 def feature_backend(kind: str) -> Backend:
     """The shipped cnn's "features" graph on backend `kind`, through the public registry."""
-    from zoo.api import get_spec, resolve_weights
-    from zoo.weights import read_header
-
-    read_header(resolve_weights(FEATURE_MODEL).path)  # a missing or truncated file is a WeightsError
-    return open_backend(get_spec(FEATURE_MODEL), kind, FEATURE_MODEL, graph=FEATURE_GRAPH)
+    return open_backend(FEATURE_MODEL, kind, graph=FEATURE_GRAPH)  # a missing or truncated file is a WeightsError
 
 
 def fit_to(images: np.ndarray, size: int) -> np.ndarray:
@@ -231,8 +227,8 @@ def style_mixing_grid(spec: ModelSpec, backend: Backend, options: dict[str, Any]
     if not {"mapping", "synthesis"} <= names:
         raise ZooError(f"model '{spec.name}' has no 'mapping' and 'synthesis' graphs; --style-mix works with models such as stylegan")
     weights = str(options["weights"]) if options.get("weights") else None
-    mapping = open_backend(spec, backend.name, options.get("model", spec.name), graph="mapping", weights=weights)
-    synthesis = open_backend(spec, backend.name, options.get("model", spec.name), graph="synthesis", weights=weights)
+    mapping = open_backend(options.get("model", spec.name), backend.name, graph="mapping", weights=weights)
+    synthesis = open_backend(options.get("model", spec.name), backend.name, graph="synthesis", weights=weights)
     num_ws = synthesis.graph.inputs[0].shape[1]
     mix_layer = options.get("mix_layer")
     mix_layer = num_ws // 2 if mix_layer is None else mix_layer
@@ -266,7 +262,7 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
     metrics = generator_metrics(backend, options["data"])
     if has_encoder(spec):
         weights = str(options["weights"]) if options.get("weights") else None
-        encoder = open_backend(spec, backend.name, options.get("model") or spec.name, graph="encoder", weights=weights)
+        encoder = open_backend(options.get("model") or spec.name, backend.name, graph="encoder", weights=weights)
         metrics.update(vae_metrics(encoder, backend, options["data"]))
     return metrics
 

@@ -135,11 +135,9 @@ def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quali
     """Label preservation of the backend's direction on the first `options["examples"]` source test
     images: the metric reduced precisions must keep. The judge, the target domain's classifier, runs
     on PyTorch whatever backend is being measured."""
-    from zoo.api import get_spec
-
     source, target = source_and_target(backend.graph)
     reference = domain(target).classifier
-    classifier = open_backend(get_spec(reference), "torch", reference)
+    classifier = open_backend(reference, "torch")
     images, labels = read_domain(Path(options["data"]), source, domain(source).test_split, image_size(backend.graph),
                                  options["examples"])
     preserved = predictions(classifier, translate(backend, images)) == labels
@@ -156,14 +154,12 @@ def _graph_backends(spec: ModelSpec, backend: Backend, options: dict[str, Any]) 
     backends = {}
     for graph in spec.graphs:
         opened = backend if graph.name == backend.graph.name else \
-            open_backend(spec, backend.name, reference, graph=graph.name, weights=weights)
+            open_backend(reference, backend.name, graph=graph.name, weights=weights)
         backends[source_and_target(graph)[0]] = opened
     return backends
 
 
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
-    from zoo.api import get_spec
-
     by_source = _graph_backends(spec, backend, options)
     metrics: dict[str, float] = {}
     for source, forward in by_source.items():
@@ -172,7 +168,7 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
             raise ZooError(f"model '{spec.name}' has no graph translating {target} back to {source}, "
                            f"so the cycle error cannot be measured")
         reference = domain(target).classifier
-        classifier = open_backend(get_spec(reference), backend.name, reference)
+        classifier = open_backend(reference, backend.name)
         metrics.update(translation_metrics(forward, by_source[target], classifier, Path(options["data"])))
     return metrics
 

@@ -24,26 +24,32 @@ def register_models(register):
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="cartpole",
-            graphs=(
-                zoo.GraphSpec(
-                    module="zoo.plugins.cartpole.model:greedy_policy",
-                    inputs=(zoo.TensorSpec("observation", ("batch", 4), description="CartPole-v1 observation, raw float32"),),
-                    outputs=(
-                        zoo.TensorSpec("logits", ("batch", 2), description="unnormalised action log-probabilities"),
-                        zoo.TensorSpec("action", ("batch",), dtype="int64", description="greedy action: argmax of logits"),
-                    ),
-                    preprocessing={
-                        "environment": {"id": "CartPole-v1", "library": "gymnasium>=1.0"},
-                        "observation": {"layout": OBSERVATION_LAYOUT, "scaling": "none: feed the observation as is"},
-                    },
-                    postprocessing={
-                        "action": {"meanings": ACTION_MEANINGS, "rule": "apply directly; it is argmax(logits)"},
-                        "logits": {"softmax": "gives the stochastic policy used in training"},
-                    },
-                    description="greedy policy: observation -> (logits, action)",
-                ),
-            ),
+            graphs="zoo.plugins.cartpole:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The greedy policy for a config: the observation size and the number of actions follow it."""
+    return (
+        zoo.GraphSpec(
+            module="zoo.plugins.cartpole.model:greedy_policy",
+            inputs=(zoo.TensorSpec("observation", ("batch", config["observation_dim"]),
+                                   description="CartPole-v1 observation, raw float32"),),
+            outputs=(
+                zoo.TensorSpec("logits", ("batch", config["action_count"]), description="unnormalised action log-probabilities"),
+                zoo.TensorSpec("action", ("batch",), dtype="int64", description="greedy action: argmax of logits"),
+            ),
+            preprocessing={
+                "environment": {"id": "CartPole-v1", "library": "gymnasium>=1.0"},
+                "observation": {"layout": OBSERVATION_LAYOUT, "scaling": "none: feed the observation as is"},
+            },
+            postprocessing={
+                "action": {"meanings": ACTION_MEANINGS, "rule": "apply directly; it is argmax(logits)"},
+                "logits": {"softmax": "gives the stochastic policy used in training"},
+            },
+            description="greedy policy: observation -> (logits, action)",
+        ),
     )
 
 
@@ -54,6 +60,20 @@ def register_trainers(register):
             name="cartpole",
             recipe="zoo.plugins.cartpole.train:PPORecipe",
             defaults={"epochs": 40, "batch_size": 256, "lr": 1e-3},
+            # The tuned CartPole-v1 settings of RL Baselines3 Zoo.
+            hyperparameters=(
+                zoo.Setting("envs", 8, "environments stepped in lock-step"),
+                zoo.Setting("rollout_steps", 32, "steps per environment in one PPO iteration's rollout"),
+                zoo.Setting("iterations_per_epoch", 10, "PPO iterations in one epoch"),
+                zoo.Setting("update_epochs", 20, "passes of minibatch updates over each rollout"),
+                zoo.Setting("gamma", 0.98, "discount factor"),
+                zoo.Setting("gae_lambda", 0.8, "GAE lambda"),
+                zoo.Setting("clip", 0.2, "PPO clip range at the start (annealed to 0)"),
+                zoo.Setting("entropy_coef", 0.0, "weight of the entropy bonus"),
+                zoo.Setting("value_coef", 0.5, "weight of the value loss"),
+                zoo.Setting("max_grad_norm", 0.5, "gradient clipping norm"),
+                zoo.Setting("eval_episodes", 100, "evaluation episodes for the card (reset seeds 0..N-1)"),
+            ),
             description="PPO (clipped objective, GAE) on 8 CartPole-v1 environments; an epoch is 10 rollouts of 8 x 32 steps",
         )
     )

@@ -16,24 +16,10 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.errors import ZooError
 from zoo.runtime import TorchBackend
 from zoo.tasks.policy import POLICY_METRIC_DESCRIPTIONS, make_environment, policy_metrics
 from zoo.plugins.cartpole.model import ActorCritic, CartPoleConfig, greedy_policy
 
-PPO_DEFAULTS = {
-    "envs": 8,
-    "rollout_steps": 32,
-    "iterations_per_epoch": 10,
-    "update_epochs": 20,
-    "gamma": 0.98,
-    "gae_lambda": 0.8,
-    "clip": 0.2,
-    "entropy_coef": 0.0,
-    "value_coef": 0.5,
-    "max_grad_norm": 0.5,
-    "eval_episodes": 100,
-}
 # Training environments reset from seeds far above the evaluation seeds 0..99.
 TRAIN_SEED_BASE = 10_000
 
@@ -41,12 +27,9 @@ TRAIN_SEED_BASE = 10_000
 class PPORecipe(zoo.Recipe):
     metric_descriptions = POLICY_METRIC_DESCRIPTIONS
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        unknown = sorted(set(options.hparams) - set(PPO_DEFAULTS) - set(config))
-        if unknown:
-            raise ZooError(f"unknown --set key(s) {', '.join(unknown)} for cartpole; use {', '.join(PPO_DEFAULTS)} or a model config key")
-        self.ppo = self.recipe_options(PPO_DEFAULTS)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        self.ppo = self.settings
         planned = options.epochs * self.ppo["iterations_per_epoch"]
         self.total_iterations = min(planned, options.max_steps) if options.max_steps else planned
         self.data_description = (
@@ -55,11 +38,11 @@ class PPORecipe(zoo.Recipe):
             f"{self.total_iterations * self.ppo['envs'] * self.ppo['rollout_steps'] * options.world_size:,} "
             f"environment steps in all"
         )
-        self.model = ActorCritic(CartPoleConfig(**config)).to(options.device)
+        self.model = ActorCritic(CartPoleConfig(**self.config)).to(options.device)
         self.networks = {"policy": self.model}
         self.optimizers = {"policy": torch.optim.Adam(self.model.parameters(), lr=options.lr, eps=1e-5)}
         self.shipped = "policy"
-        self.graph = zoo.get_spec("cartpole").graph()
+        self.graph = self.spec.graph()
         self.envs = [make_environment(self.graph) for _ in range(self.ppo["envs"])]
         # Under torchrun each process steps its own environments from its own seeds.
         first_seed = TRAIN_SEED_BASE + 1000 * options.seed + 100 * options.rank

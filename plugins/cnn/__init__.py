@@ -30,26 +30,33 @@ def register_models(register):
                 ),
             },
             trainer="cnn",
-            graphs=(
-                zoo.GraphSpec(
-                    inputs=(IMAGE,),
-                    outputs=(zoo.TensorSpec("logits", ("batch", 10), description="unnormalised class scores, digits 0-9"),),
-                    preprocessing=PREPROCESSING,
-                    postprocessing={"logits": {"to_probabilities": "softmax", "labels": list(range(10))}},
-                ),
-                zoo.GraphSpec(
-                    name="features",
-                    module="zoo.plugins.cnn.model:features_and_logits",
-                    inputs=(IMAGE,),
-                    outputs=(
-                        zoo.TensorSpec("features", ("batch", 128), description="penultimate-layer activations (after ReLU)"),
-                        zoo.TensorSpec("logits", ("batch", 10), description="unnormalised class scores, digits 0-9"),
-                    ),
-                    preprocessing=PREPROCESSING,
-                    description="penultimate features and logits, for FID-CNN and class coverage",
-                ),
-            ),
+            graphs="zoo.plugins.cnn:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The classifier and its features graph for a config: the feature width and class count follow it."""
+    classes = config["num_classes"]
+    logits = zoo.TensorSpec("logits", ("batch", classes), description=f"unnormalised class scores, classes 0-{classes - 1}")
+    return (
+        zoo.GraphSpec(
+            inputs=(IMAGE,),
+            outputs=(logits,),
+            preprocessing=PREPROCESSING,
+            postprocessing={"logits": {"to_probabilities": "softmax", "labels": list(range(classes))}},
+        ),
+        zoo.GraphSpec(
+            name="features",
+            module="zoo.plugins.cnn.model:features_and_logits",
+            inputs=(IMAGE,),
+            outputs=(
+                zoo.TensorSpec("features", ("batch", config["hidden"]), description="penultimate-layer activations (after ReLU)"),
+                logits,
+            ),
+            preprocessing=PREPROCESSING,
+            description="penultimate features and logits, for FID-CNN and class coverage",
+        ),
     )
 
 
@@ -60,6 +67,10 @@ def register_trainers(register):
             name="cnn",
             recipe="zoo.plugins.cnn.train:CNNRecipe",
             defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3},
+            hyperparameters=(
+                zoo.Setting("dataset", "mnist", "training split to learn from: mnist or usps"),
+                zoo.Setting("init", "", "weights to start from, as a model reference (cnn, cnn:usps); empty: random"),
+            ),
             description="cross-entropy, AdamW with a one-cycle schedule, random shifts/rotations/scaling; "
                         "--set dataset=usps --set init=cnn fine-tunes the shipped weights on USPS train",
         )

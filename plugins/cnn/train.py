@@ -40,9 +40,9 @@ def augment(images: torch.Tensor, max_degrees: float = 10.0, max_shift: float = 
 class CNNRecipe(zoo.Recipe):
     metric_descriptions = CLASSIFIER_METRIC_DESCRIPTIONS
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        self.dataset = options.hparams.get("dataset", "mnist")
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        self.dataset = self.settings["dataset"]
         if self.dataset not in TRAIN_SPLITS:
             raise zoo.ZooError(f"--set dataset={self.dataset}: use one of {', '.join(TRAIN_SPLITS)}")
         self.data_description = DESCRIPTIONS[self.dataset]
@@ -51,8 +51,8 @@ class CNNRecipe(zoo.Recipe):
             images, labels = images[: options.limit], labels[: options.limit]
         self.images = torch.from_numpy(images).to(options.device)
         self.labels = torch.from_numpy(labels).to(options.device)
-        self.model = CNN(CNNConfig(**config)).to(options.device)
-        init = options.hparams.get("init")
+        self.model = CNN(CNNConfig(**self.config)).to(options.device)
+        init = self.settings["init"]
         if init:
             # Fine-tuning starts from released weights, loaded (and checksum-verified) through the public API.
             self.model.load_state_dict(zoo.load(str(init)).state_dict())
@@ -81,6 +81,6 @@ class CNNRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.model.eval()
-        spec = zoo.get_spec("cnn")
+        spec = self.spec
         backend = TorchBackend(self.model.cpu(), spec.graph())
         return classifier_metrics(backend, self.options.data, ("mnist/heldout", "usps/test"))

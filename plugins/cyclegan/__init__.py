@@ -8,15 +8,22 @@ FRAMES = {"mnist": "the 28x28 MNIST image zero-padded to 32x32",
           "usps": "the 16x16 USPS image resized to MNIST's 20x20 digit box, zero-padded to 32x32"}
 
 
-def _graph(name: str, source: str, target: str) -> zoo.GraphSpec:
+def graphs(config):
+    """Both translation directions for a config: the image channels follow it."""
+    return (_graph(config, "a2b", "mnist", "usps"), _graph(config, "b2a", "usps", "mnist"))
+
+
+def _graph(config: dict, name: str, source: str, target: str) -> zoo.GraphSpec:
+    image = ("batch", config["image_channels"], "height", "width")
     return zoo.GraphSpec(
         name=name,
         module=f"zoo.plugins.cyclegan.model:{name}_graph",
-        inputs=(zoo.TensorSpec("image", ("batch", 1, "height", "width"), example="image",
+        inputs=(zoo.TensorSpec("image", image, example="image",
                                description=f"grayscale {source} digit, white on black, in [-1, 1]"),),
-        outputs=(zoo.TensorSpec("translated", ("batch", 1, "height", "width"),
+        outputs=(zoo.TensorSpec("translated", image,
                                 description=f"the digit in {target} style, in [-1, 1]"),),
         example_axes={"height": 32, "width": 32},
+        axis_ranges={"height": (16, 32, 64), "width": (16, 32, 64)},  # engine profiles: multiples of 4 around 32
         preprocessing={"image": {"domain": source, "layout": "NCHW", "size": 32, "frame": FRAMES[source],
                                  "range": [-1.0, 1.0], "from_uint8": "x / 127.5 - 1", "foreground": "white on black",
                                  "height_width": "any multiple of 4; trained at 32x32"}},
@@ -40,7 +47,7 @@ def register_models(register):
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="cyclegan",
-            graphs=(_graph("a2b", "mnist", "usps"), _graph("b2a", "usps", "mnist")),
+            graphs="zoo.plugins.cyclegan:graphs",
         )
     )
 
@@ -53,6 +60,12 @@ def register_trainers(register):
             recipe="zoo.plugins.cyclegan.train:CycleGANRecipe",
             # The shipped recipe: longer runs keep cycling the images but start to swap digits (docs/cyclegan.md).
             defaults={"epochs": 3, "batch_size": 16, "lr": 2e-4, "max_steps": 300},
+            hyperparameters=(
+                zoo.Setting("cycle_weight", 10.0, "weight of the cycle-consistency L1 loss"),
+                zoo.Setting("identity_weight", 5.0, "weight of the identity L1 loss"),
+                zoo.Setting("pool_size", 50, "fakes kept in each discriminator's image pool"),
+                zoo.Setting("decay_from", 0.5, "share of the run after which the learning rate decays linearly to 0"),
+            ),
             description="least-squares GAN + cycle (x10) + identity (x5) L1 losses, Adam(2e-4, 0.5/0.999) decaying "
                         "linearly to 0 over the second half, unpaired MNIST train and USPS train",
         )

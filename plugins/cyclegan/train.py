@@ -13,9 +13,6 @@ SIZE = 32
 # Recipe options (`--set key=value`): loss weights as in the paper, the fake-image history
 # each discriminator also trains on (Shrivastava et al. 2017), which damps oscillation, and the
 # share of the run after which the learning rate decays linearly to zero (the paper's schedule).
-HPARAM_DEFAULTS = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50, "decay_from": 0.5}
-
-
 class ImagePool:
     """The last `size` fakes; half of each returned batch is drawn from this history."""
 
@@ -46,21 +43,16 @@ class CycleGANRecipe(zoo.Recipe):
     )
     metric_descriptions = {**metric_descriptions("mnist", "usps"), **metric_descriptions("usps", "mnist")}
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        self.hparams = self.recipe_options(HPARAM_DEFAULTS)
-        unknown = set(options.hparams) - set(HPARAM_DEFAULTS) - set(config)
-        if unknown:
-            raise zoo.ZooError(f"unknown --set key(s) {', '.join(sorted(unknown))} for cyclegan; "
-                               f"use model config keys or {', '.join(HPARAM_DEFAULTS)}")
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         device = options.device
         self.images = {}
         for name in ("a", "b"):
             source = DOMAINS["mnist" if name == "a" else "usps"]
             images, _ = read_domain(options.data, source.dataset, source.train_split, SIZE, options.limit)
             self.images[name] = torch.from_numpy(images).to(device)
-        model_config = CycleGANConfig(**config)
-        self.generators = build(**config).to(device)
+        model_config = CycleGANConfig(**self.config)
+        self.generators = build(**self.config).to(device)
         self.discriminator_a = PatchDiscriminator(model_config).to(device)
         self.discriminator_b = PatchDiscriminator(model_config).to(device)
         for network in (self.generators, self.discriminator_a, self.discriminator_b):
@@ -71,7 +63,7 @@ class CycleGANRecipe(zoo.Recipe):
         self.optimizers = {name: torch.optim.Adam(network.parameters(), lr=options.lr, betas=betas)
                            for name, network in self.networks.items()}
         self.shipped = "generators"
-        self.pools = {name: ImagePool(int(self.hparams["pool_size"])) for name in ("a", "b")}
+        self.pools = {name: ImagePool(int(self.settings["pool_size"])) for name in ("a", "b")}
         per_epoch = len(self.index_batches(min(len(images) for images in self.images.values()), 0))
         self.total_steps = min(options.epochs * per_epoch, options.max_steps or options.epochs * per_epoch)
 
@@ -82,7 +74,7 @@ class CycleGANRecipe(zoo.Recipe):
         return int(state[first]["step"]) if first in state else 0
 
     def schedule_learning_rate(self) -> float:
-        start = self.hparams["decay_from"] * self.total_steps
+        start = self.settings["decay_from"] * self.total_steps
         remaining = (self.total_steps - self.steps_taken()) / max(self.total_steps - start, 1)
         lr = self.options.lr * min(1.0, max(remaining, 0.0))
         for optimizer in self.optimizers.values():
@@ -113,7 +105,7 @@ class CycleGANRecipe(zoo.Recipe):
         gan = F.mse_loss(score_b, torch.ones_like(score_b)) + F.mse_loss(score_a, torch.ones_like(score_a))
         cycle = F.l1_loss(cycled_a, real_a) + F.l1_loss(cycled_b, real_b)
         identity = F.l1_loss(same_a, real_a) + F.l1_loss(same_b, real_b)
-        g_loss = gan + self.hparams["cycle_weight"] * cycle + self.hparams["identity_weight"] * identity
+        g_loss = gan + self.settings["cycle_weight"] * cycle + self.settings["identity_weight"] * identity
         self.optimizers["generators"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generators"].step()
@@ -133,7 +125,7 @@ class CycleGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         model = self.networks["generators"].eval()
-        spec = zoo.get_spec("cyclegan")
+        spec = self.spec
         backends = {graph.name: TorchBackend(getattr(model, graph.name), graph, self.options.device)
                     for graph in spec.graphs}
         metrics = {}
@@ -141,6 +133,6 @@ class CycleGANRecipe(zoo.Recipe):
             target = backends[forward].graph.postprocessing["translated"]["domain"]
             classifier = DOMAINS[target].classifier
             metrics.update(translation_metrics(backends[forward], backends[backward],
-                                               open_backend(zoo.get_spec(classifier), "torch", classifier),
+                                               open_backend(classifier, "torch"),
                                                self.options.data))
         return metrics

@@ -2,8 +2,6 @@
 
 import zoo
 
-LATENT_DIM = 100
-
 
 @zoo.hookimpl
 def register_models(register):
@@ -13,20 +11,27 @@ def register_models(register):
             task="image-generation",
             description="DCGAN generator (ConvTranspose2d + BatchNorm + ReLU, Tanh) for 32x32 MNIST digits",
             builder="zoo.plugins.dcgan.model:build",
-            config={"latent_dim": LATENT_DIM, "base_channels": 64, "image_channels": 1, "image_size": 32},
+            config={"latent_dim": 100, "base_channels": 64, "image_channels": 1, "image_size": 32},
             weights={
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="dcgan",
-            graphs=(
-                zoo.GraphSpec(
-                    inputs=(zoo.TensorSpec("z", ("batch", LATENT_DIM), description="latent vector, N(0, 1)"),),
-                    outputs=(zoo.TensorSpec("image", ("batch", 1, 32, 32), description="grayscale digit in [-1, 1]"),),
-                    preprocessing={"z": {"distribution": "standard normal"}},
-                    postprocessing={"image": {"layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": "(x + 1) * 127.5"}},
-                ),
-            ),
+            graphs="zoo.plugins.dcgan:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The generator's signature for a config: its latent size and image shape."""
+    size = config["image_size"]
+    return (
+        zoo.GraphSpec(
+            inputs=(zoo.TensorSpec("z", ("batch", config["latent_dim"]), description="latent vector, N(0, 1)"),),
+            outputs=(zoo.TensorSpec("image", ("batch", config["image_channels"], size, size),
+                                    description="grayscale digit in [-1, 1]"),),
+            preprocessing={"z": {"distribution": "standard normal"}},
+            postprocessing={"image": {"layout": "NCHW", "range": [-1.0, 1.0], "to_uint8": "(x + 1) * 127.5"}},
+        ),
     )
 
 

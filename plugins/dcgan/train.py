@@ -14,9 +14,9 @@ class DCGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        model_config = DCGANConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = DCGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
@@ -56,5 +56,5 @@ class DCGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         generator = self.networks["generator"].cpu().eval()
-        backend = TorchBackend(generator, zoo.get_spec("dcgan").graph())
+        backend = TorchBackend(generator, self.spec.graph())
         return generator_metrics(backend, self.options.data)

@@ -15,9 +15,9 @@ class GANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        model_config = GANConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = GANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
@@ -56,5 +56,5 @@ class GANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.generator.eval()
-        backend = TorchBackend(self.generator.cpu(), zoo.get_spec("gan").graph())
+        backend = TorchBackend(self.generator.cpu(), self.spec.graph())
         return generator_metrics(backend, self.options.data)

@@ -2,6 +2,7 @@
 tokenizer, and the original 124M GPT-2 (`gpt2:openai`) mapped from the hub."""
 
 import zoo
+from zoo.lm_training import HYPERPARAMETERS
 
 CONFIG = {"vocab_size": 1024, "block_size": 128, "n_layer": 4, "n_head": 5, "n_embd": 160,
           "dropout": 0.1, "layer_norm_epsilon": 1e-5}
@@ -28,6 +29,9 @@ def graphs(config: dict) -> tuple[zoo.GraphSpec, ...]:
             outputs=(zoo.TensorSpec("logits", ("batch", "sequence_length", config["vocab_size"]),
                                     description="next-token logits at every position"),) + present,
             example_axes={"sequence_length": 3, "past_sequence_length": 5, "total_sequence_length": 8},
+            # engine profiles: a prompt of up to the context, or one token after a cache of up to the context minus one
+            axis_ranges={"sequence_length": (1, 1, config["block_size"]),
+                         "past_sequence_length": (0, config["block_size"] // 2, config["block_size"] - 1)},
             preprocessing={"input_ids": {"tokenizer": "<weights>.tokenizer.json (byte-level BPE)",
                                          "max_positions": config["block_size"]}},
             postprocessing={"logits": {"sampling": "softmax(logits[:, -1] / temperature), top-k"}},
@@ -55,7 +59,7 @@ def register_models(register):
             },
             trainer="gpt2",
             hub_config="zoo.plugins.gpt2.hub:config_from_hub",
-            graphs=graphs(CONFIG),
+            graphs="zoo.plugins.gpt2:graphs",
         )
     )
 
@@ -68,5 +72,6 @@ def register_trainers(register):
             recipe="zoo.plugins.gpt2.train:GPT2Recipe",
             defaults={"epochs": 100, "batch_size": 16, "lr": 1e-3},
             description="byte-level BPE trained on the training split; next-token cross-entropy, AdamW, cosine schedule, time budget",
+            hyperparameters=HYPERPARAMETERS,
         )
     )

@@ -19,9 +19,6 @@ def train_bpe(text: str, vocab_size: int):
 
 
 class GPT2Recipe(LanguageModelRecipe):
-    spec_name = "gpt2"
-    defaults = {**LanguageModelRecipe.defaults, "block": 128}
-
     def make_tokenizer(self, text):
         tokenizer = train_bpe(text, self.config["vocab_size"])
         return HFTokenizer(tokenizer), tokenizer.to_str()

@@ -6,7 +6,6 @@ from zoo.text import CharTokenizer
 
 
 class LSTMRecipe(LanguageModelRecipe):
-    spec_name = "lstm"
 
     def make_tokenizer(self, text):
         tokenizer = CharTokenizer.from_text(text)

@@ -7,7 +7,6 @@ CONFIG = {"vocab_size": 65, "n": 4, "discount": 0.75, "contexts": []}
 
 @zoo.hookimpl
 def register_models(register):
-    vocab, context = CONFIG["vocab_size"], CONFIG["n"] - 1
     register(
         zoo.ModelSpec(
             name="ngram",
@@ -17,17 +16,23 @@ def register_models(register):
             config=dict(CONFIG),
             weights={"default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml")},
             trainer="ngram",
-            graphs=(
-                zoo.GraphSpec(
-                    inputs=(zoo.TensorSpec("context", ("batch", context), "int64", "integers", high=vocab,
-                                           description="the last n-1 character ids, oldest first; left-padded with 0"),),
-                    outputs=(zoo.TensorSpec("probs", ("batch", vocab), description="next-character probabilities (sum to 1)"),),
-                    preprocessing={"context": {"tokenizer": "<weights>.tokenizer.json (characters)", "padding": 0}},
-                    postprocessing={"probs": {"sampling": "probs ** (1 / temperature), top-k"}},
-                    description="context of n-1 ids to the smoothed next-token distribution",
-                ),
-            ),
+            graphs="zoo.plugins.ngram:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The lookup graph for a config: the context length (n - 1) and the vocabulary follow it."""
+    vocab = config["vocab_size"]
+    return (
+        zoo.GraphSpec(
+            inputs=(zoo.TensorSpec("context", ("batch", config["n"] - 1), "int64", "integers", high=vocab,
+                                   description="the last n-1 character ids, oldest first; left-padded with 0"),),
+            outputs=(zoo.TensorSpec("probs", ("batch", vocab), description="next-character probabilities (sum to 1)"),),
+            preprocessing={"context": {"tokenizer": "<weights>.tokenizer.json (characters)", "padding": 0}},
+            postprocessing={"probs": {"sampling": "probs ** (1 / temperature), top-k"}},
+            description="context of n-1 ids to the smoothed next-token distribution",
+        ),
     )
 
 

@@ -12,8 +12,8 @@ class NGramRecipe(Recipe):
     data_description = TRAINING_DESCRIPTION
     metric_descriptions = METRIC_DESCRIPTIONS
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
         text = read_text(options.data, "train")
         self.tokenizer = CharTokenizer.from_text(text)
         if options.out is not None:
@@ -21,7 +21,7 @@ class NGramRecipe(Recipe):
         self.ids = np.array(self.tokenizer.encode(text), dtype=np.int64)
         if options.limit:
             self.ids = self.ids[: options.limit]
-        self.model = build(**config)
+        self.model = build(**self.config)
         self.networks = {"model": self.model}
         self.shipped = "model"
 
@@ -38,9 +38,8 @@ class NGramRecipe(Recipe):
         return {"contexts": float(sum(self.config["contexts"]))}
 
     def evaluate(self):
-        from zoo.api import get_spec
         from zoo.runtime import TorchBackend
         from zoo.tasks.text_generation import heldout_metrics
 
-        graph = get_spec("ngram").graph()
+        graph = self.spec.graph()
         return heldout_metrics(TorchBackend(self.model.eval(), graph), self.tokenizer, self.options.data)

@@ -1,13 +1,13 @@
 """RNN: a character-level GRU language model of Tiny Shakespeare."""
 
 import zoo
+from zoo.lm_training import HYPERPARAMETERS
 
 CONFIG = {"vocab_size": 65, "n_embd": 64, "hidden": 256, "layers": 2, "dropout": 0.0}
 
 
 @zoo.hookimpl
 def register_models(register):
-    vocab, layers, hidden = CONFIG["vocab_size"], CONFIG["layers"], CONFIG["hidden"]
     register(
         zoo.ModelSpec(
             name="rnn",
@@ -17,23 +17,29 @@ def register_models(register):
             config=dict(CONFIG),
             weights={"default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml")},
             trainer="rnn",
-            graphs=(
-                zoo.GraphSpec(
-                    module="zoo.plugins.rnn.model:step_module",
-                    inputs=(
-                        zoo.TensorSpec("input_ids", ("batch", 1), "int64", "integers", high=vocab, description="one character id per row"),
-                        zoo.TensorSpec("h0", (layers, "batch", hidden), description="hidden state (zeros at the start)"),
-                    ),
-                    outputs=(
-                        zoo.TensorSpec("logits", ("batch", vocab), description="next-character logits"),
-                        zoo.TensorSpec("h", (layers, "batch", hidden), description="hidden state after the step"),
-                    ),
-                    preprocessing={"input_ids": {"tokenizer": "<weights>.tokenizer.json (characters)"}},
-                    postprocessing={"logits": {"sampling": "softmax(logits / temperature), top-k"}},
-                    description="one generation step with the recurrent state as explicit inputs and outputs",
-                ),
-            ),
+            graphs="zoo.plugins.rnn:graphs",
         )
+    )
+
+
+def graphs(config):
+    """The step graph for a config: the vocabulary and the recurrent state's layers and width follow it."""
+    vocab, state = config["vocab_size"], (config["layers"], "batch", config["hidden"])
+    return (
+        zoo.GraphSpec(
+            module="zoo.plugins.rnn.model:step_module",
+            inputs=(
+                zoo.TensorSpec("input_ids", ("batch", 1), "int64", "integers", high=vocab, description="one character id per row"),
+                zoo.TensorSpec("h0", state, description="hidden state (zeros at the start)"),
+            ),
+            outputs=(
+                zoo.TensorSpec("logits", ("batch", vocab), description="next-character logits"),
+                zoo.TensorSpec("h", state, description="hidden state after the step"),
+            ),
+            preprocessing={"input_ids": {"tokenizer": "<weights>.tokenizer.json (characters)"}},
+            postprocessing={"logits": {"sampling": "softmax(logits / temperature), top-k"}},
+            description="one generation step with the recurrent state as explicit inputs and outputs",
+        ),
     )
 
 
@@ -45,5 +51,6 @@ def register_trainers(register):
             recipe="zoo.plugins.rnn.train:GRURecipe",
             defaults={"epochs": 100, "batch_size": 32, "lr": 3e-3},
             description="next-character cross-entropy on 128-character windows, AdamW, cosine schedule, time budget",
+            hyperparameters=HYPERPARAMETERS,
         )
     )

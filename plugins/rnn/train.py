@@ -6,7 +6,6 @@ from zoo.text import CharTokenizer
 
 
 class GRURecipe(LanguageModelRecipe):
-    spec_name = "rnn"
 
     def make_tokenizer(self, text):
         tokenizer = CharTokenizer.from_text(text)

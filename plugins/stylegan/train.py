@@ -26,18 +26,14 @@ from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.stylegan.model import Discriminator, Generator, StyleGANConfig
 
-RECIPE_DEFAULTS = {"r1_gamma": 0.2, "r1_interval": 16, "mixing_prob": 0.9, "ema_kimg": 5.0}
-
-
 class StyleGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
     single_process = True
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        self.settings = self.recipe_options(RECIPE_DEFAULTS)
-        model_config = StyleGANConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = StyleGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.generator = Generator(model_config).to(options.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
@@ -119,6 +115,6 @@ class StyleGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.generator_ema.eval()
-        spec = zoo.get_spec("stylegan")
+        spec = self.spec
         backend = TorchBackend(self.generator_ema.cpu(), spec.graph())
         return generator_metrics(backend, self.options.data)

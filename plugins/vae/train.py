@@ -23,9 +23,9 @@ class VAERecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
     metric_descriptions = {**GENERATOR_METRIC_DESCRIPTIONS, **VAE_METRIC_DESCRIPTIONS}
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        model_config = VAEConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = VAEConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAE(model_config).to(options.device)
         self.networks = {"model": self.model}
@@ -48,7 +48,7 @@ class VAERecipe(zoo.Recipe):
 
     def evaluate(self):
         model = self.model.cpu().eval()
-        spec = zoo.get_spec("vae")
+        spec = self.spec
         decoder = TorchBackend(decoder_graph(model), spec.graph("decoder"))
         encoder = TorchBackend(encoder_graph(model), spec.graph("encoder"))
         return {**generator_metrics(decoder, self.options.data), **vae_metrics(encoder, decoder, self.options.data)}

@@ -19,9 +19,6 @@ from zoo.runtime import TorchBackend
 from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
 from zoo.plugins.vaegan.model import VAEGAN, Discriminator, VAEGANConfig
 
-RECIPE_DEFAULTS = {"gamma": 0.01}  # weight of the feature-space reconstruction in the decoder's loss
-
-
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions."""
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
@@ -32,10 +29,9 @@ class VAEGANRecipe(zoo.Recipe):
     metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
     single_process = True
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        self.settings = self.recipe_options(RECIPE_DEFAULTS)
-        model_config = VAEGANConfig(**config)
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        model_config = VAEGANConfig(**self.config)
         self.images = self.mnist_training_images(model_config.image_size)
         self.model = VAEGAN(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
@@ -91,6 +87,6 @@ class VAEGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.model.eval()
-        spec = zoo.get_spec("vaegan")
+        spec = self.spec
         backend = TorchBackend(self.model.cpu(), spec.graph())
         return generator_metrics(backend, self.options.data)

@@ -42,5 +42,6 @@ def register_trainers(register):
             recipe="zoo_denoise_unet.train:DenoiseRecipe",
             defaults={"epochs": 3, "batch_size": 64, "lr": 1e-3},
             description="MSE between the U-Net's output and the clean digit; inputs get N(0, noise_std) noise (--set noise_std=0.5)",
+            hyperparameters=(zoo.Setting("noise_std", 0.5, "standard deviation of the noise added to the inputs"),),
         )
     )

@@ -32,14 +32,14 @@ class DenoiseRecipe(zoo.Recipe):
         "noisy_psnr": "PSNR (dB) of the noisy held-out inputs themselves: the baseline the model must beat",
     }
 
-    def __init__(self, config, options):
-        super().__init__(config, options)
-        self.noise_std = float(options.hparams.get("noise_std", 0.5))
+    def __init__(self, spec, options):
+        super().__init__(spec, options)
+        self.noise_std = self.settings["noise_std"]
         images, _ = read_mnist(options.data, "train")
         if options.limit:
             images = images[: options.limit]
         self.images = to_tensor(images).to(options.device)
-        self.model = TinyUNet(UNetConfig(**config)).to(options.device)
+        self.model = TinyUNet(UNetConfig(**self.config)).to(options.device)
         self.networks = {"model": self.model}
         self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=options.lr)}
         self.shipped = "model"
