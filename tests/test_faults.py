@@ -291,8 +291,8 @@ def test_values_refused_at_parse_time(box, argv, fragment):
 
 
 def test_run_output_naming_an_existing_folder(box, tmp_path):
-    (tmp_path / "samples").mkdir()
-    box.zoo("run", "dcgan", "--n", "4", "-o", "samples", says=("is a folder", "name the file"))
+    (tmp_path / "samples.png").mkdir()
+    box.zoo("run", "dcgan", "--n", "4", "-o", "samples.png", says=("is a folder", "name the file"))
 
 
 def test_train_output_must_be_safetensors(box):
