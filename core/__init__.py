@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from zoo.hookspecs import hookimpl  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
-from zoo.specs import ExporterSpec, GraphSpec, ModelSpec, Setting, TensorSpec, TrainerSpec, WeightsSpec  # noqa: E402
+from zoo.specs import ExporterSpec, GraphSpec, ModelSpec, Option, Setting, TaskSpec, TensorSpec, TrainerSpec, WeightsSpec  # noqa: E402
 from zoo.api import ResolvedModel, build, get_spec, list_models, load, registry, resolve, resolve_weights  # noqa: E402
 from zoo.exporting import ExportJob  # noqa: E402
 from zoo.weights import file_sha256  # noqa: E402
@@ -25,9 +25,11 @@ __all__ = [
     "ExporterSpec",
     "GraphSpec",
     "ModelSpec",
+    "Option",
     "Recipe",
     "ResolvedModel",
     "Setting",
+    "TaskSpec",
     "TensorSpec",
     "TrainOptions",
     "TrainerSpec",

@@ -43,7 +43,7 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[ModelSpec]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec of `name` ("dcgan" or "cnn:usps")."""
+    """The spec of `name` ("NAME" or "NAME:VARIANT")."""
     return registry().model(name)
 
 
@@ -95,7 +95,7 @@ def resolve(
 ) -> ResolvedModel:
     """Resolve a model's config and graphs from the weights actually used, once.
 
-    `model` is a reference ("cnn", "cnn:usps"), a registered spec (its default
+    `model` is a reference ("NAME", "NAME:VARIANT"), a registered spec (its default
     variant) or an already resolved model (returned as is). `weights` is a
     local safetensors file used instead of the variant's. The config is the
     spec's defaults, then the config stored in the file (or, for a hub file,
@@ -136,7 +136,7 @@ def builder_of(spec: ModelSpec):
 def load(model: str | ResolvedModel, weights: str | os.PathLike | None = None, device: str = "cpu"):
     """A model with pretrained weights, in eval mode.
 
-    `model` is a reference, which may carry a variant ("cnn:usps"), or what
+    `model` is a reference, which may carry a variant ("NAME:VARIANT"), or what
     `resolve` returned; `weights` loads a local safetensors file instead.
     The checksum from the card, the file's model name and every tensor shape
     are checked. The module carries `zoo_resolved` (the `ResolvedModel`),

@@ -1,6 +1,6 @@
 """Batch mode of `zoo run`: every input file of a folder through a backend, in bounded memory.
 
-    zoo run cnn --backend onnx --input-dir photos/ -o results/ --batch-size 64
+    zoo run CLASSIFIER --backend onnx --input-dir photos/ -o results/ --batch-size 64
 
 The folder is walked lazily (one directory listing at a time, in sorted
 order), files go through the backend `--batch-size` at a time, and each
@@ -9,14 +9,13 @@ so memory holds one batch whatever the folder's size. The file is written
 beside its final name and renamed into place only when every input
 succeeded: a failed run leaves no partial predictions.
 
-What a file is and what a result says depends on the task: a task module
-that accepts input files sets `BATCH` to a `BatchTask`. The generic part
+What a file is and what a result says depends on the task: a task that
+accepts input files names a `BatchTask` in `TaskSpec.batch`. The generic part
 (walking, batching, progress, atomic output) lives here.
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import os
@@ -29,7 +28,7 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.files import atomic_file, check_regular_file, ensure_writable_dir
-from zoo.specs import GraphSpec, ModelSpec
+from zoo.specs import GraphSpec, ModelSpec, import_dotted
 
 OUTPUT_NAME = "predictions.jsonl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -52,18 +51,18 @@ class BatchTask:
 
 
 def batch_task(spec: ModelSpec) -> BatchTask:
-    """The task's `BATCH`, or a one-line error naming the tasks that do take input files."""
-    from zoo.tasks import TASK_MODULES
+    """The task's `BatchTask`, or a one-line error naming the tasks that do take input files."""
+    from zoo.api import registry
+    from zoo.tasks import task_spec
 
-    module = TASK_MODULES.get(spec.task)
-    task = getattr(importlib.import_module(module), "BATCH", None) if module else None
-    if task is None:
-        accepting = [name for name, path in TASK_MODULES.items() if getattr(importlib.import_module(path), "BATCH", None)]
+    path = task_spec(spec).batch
+    if path is None:
+        accepting = sorted(name for name, task in registry().tasks.items() if task.batch)
         raise ZooError(
             f"{spec.name} ({spec.task}) takes no input files, so --input-dir has nothing to feed it; "
             f"drop --input-dir, or use a model of a task that reads files ({', '.join(accepting) or 'none installed'})"
         )
-    return task
+    return import_dotted(path, f"the batch mode of task '{spec.task}'")
 
 
 def iter_inputs(directory: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:

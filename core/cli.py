@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo import __version__
-from zoo.argtypes import OneLineParser, bounded_float, int_list, non_negative_float, non_negative_int, positive_float, positive_int, seed
+from zoo.argtypes import OneLineParser, bounded_float, bounded_int, int_list, non_negative_float, non_negative_int, positive_float, positive_int, seed
 from zoo.errors import ZooError
 
-MODEL_HELP = "model name, optionally with a weights variant: cnn:usps (see `zoo list`)"
+MODEL_HELP = "model name, optionally with a weights variant: NAME:VARIANT (see `zoo list`)"
 JSON_HELP = "print JSON for scripts"
 RUNTIMES = ("ort", "ort-mobile", "opencv", "trt")
 DATA_HELP = "the data root, the folder that holds mnist/, usps/, tinyshakespeare/ (default: $ZOO_DATA, else [data] root)"
@@ -25,7 +25,7 @@ EXAMPLES = """examples:
   zoo export dcgan --target onnx -o out/
   zoo run dcgan --backend onnx --n 64 --seed 0 -o samples.png
   zoo run stylegan --truncation 0.7 --style-mix -o mix.png
-  zoo run cnn --backend onnx --input-dir digits/ -o results/
+  zoo run stylegan --help
   zoo train dcgan --data DIR --epochs 25 --out dcgan.safetensors
   zoo data list
   zoo new-plugin mymodel --dir zoo-mymodel
@@ -39,26 +39,39 @@ WEIGHTS_HELP = ("weights instead of the shipped ones: a safetensors file, a fold
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"))
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        _reject_unknown(parser, argv, unknown)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
-    args.argv = argv
     from zoo.boundary import run_command
 
-    return run_command(lambda: args.handler(args))
+    def command() -> int | None:
+        # `zoo run MODEL` and `zoo eval MODEL` read the registry to build their parser: inside the boundary.
+        parser = build_parser(target_flags=_command(argv) in ("export", "build-engine"), argv=argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            _reject_unknown(parser, argv, unknown, args)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        args.argv = argv
+        return args.handler(args)
+
+    return run_command(command)
 
 
 def _command(argv: list[str]) -> str | None:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
-def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str]) -> None:
-    """Report unknown arguments with the usage of the command they were given to, and the nearest flag."""
+def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str], args=None) -> None:
+    """Report unknown arguments with the usage of the command they were given to, and the nearest flag;
+    for `zoo run MODEL` / `zoo eval MODEL`, name the model and where its options are listed."""
     import difflib
+
+    command = getattr(args, "command", None)
+    if command in ("run", "eval") and getattr(args, "model", None):
+        from zoo.api import get_spec
+
+        spec = get_spec(args.model)
+        raise ZooError(f"{spec.name} ({spec.task}) takes no option {unknown[0]}; "
+                       f"`zoo {command} {args.model} --help` lists the options of its task and its own")
 
     command = parser
     for token in argv:
@@ -124,9 +137,11 @@ class _TrainHelp(argparse.Action):
         parser.exit()
 
 
-def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
+def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The `zoo` parser; with `target_flags`, `export` and `build-engine` also take the
-    flags export targets declare (loading the plugins, which listing commands skip)."""
+    flags export targets declare (loading the plugins, which listing commands skip). For
+    `zoo run MODEL` and `zoo eval MODEL` in `argv`, `run` and `eval` also take the options of
+    MODEL's task and of MODEL itself, so `zoo run MODEL --help` lists them (two-stage parsing)."""
     parser = OneLineParser(
         prog="zoo",
         description="aigc-zoo: train, run, evaluate, benchmark and export small generative and classic models.",
@@ -220,36 +235,26 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_check)
 
-    p = commands.add_parser("run", help="sample from or apply a model")
+    model = _model_argument(argv or [])
+    p = commands.add_parser("run", help="sample from or apply a model", epilog=MODEL_OPTIONS_EPILOG.format(command="run"))
     _add_backend_arguments(p)
-    p.add_argument("--n", type=positive_int, default=64, help="number of samples")
     p.add_argument("--seed", type=seed, default=0, help="seed of the latents, noise and sampling (default: 0)")
     p.add_argument("-o", "--output", type=Path, help="output file (PNG grid for images)")
-    p.add_argument("--render", type=Path, metavar="OUT.gif", help="policy models: write an animated GIF of the episode")
-    p.add_argument("--truncation", type=bounded_float(0.0, 1.0, what="truncation psi"),
-                   help="truncation psi for generators with a 'truncation' input (stylegan): 1 = none, 0 = the average")
-    p.add_argument("--style-mix", action="store_true",
-                   help="a style-mixing grid (stylegan): each cell takes its row's coarse styles and its column's fine ones")
-    p.add_argument("--mix-layer", type=non_negative_int,
-                   help="with --style-mix: the first layer whose w comes from the column (default: half the layers)")
-    p.add_argument("--image", type=Path, help="input picture for image classifiers and translators (PNG, JPEG)")
-    p.add_argument("--direction", help="image-to-image models: the graph that translates (cyclegan: a2b = MNIST to USPS, b2a)")
     p.add_argument("--input-dir", type=Path, metavar="DIR",
                    help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
                         "that receives predictions.jsonl")
     p.add_argument("--batch-size", type=positive_int, default=64, help="with --input-dir: files per backend call (default 64)")
-    p.add_argument("--prompt", default="\n", help="text to continue (text generation)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=200, help="tokens to generate (text generation)")
-    p.add_argument("--temperature", type=non_negative_float, default=0.8, help="sampling temperature; 0 = greedy (text generation)")
-    p.add_argument("--top-k", type=non_negative_int, default=40, help="sample among the k likeliest tokens; 0 = all (text generation)")
-    p.set_defaults(handler=cmd_run)
+    if model and argv[0] == "run":
+        _add_model_options(p, "run", model)
+    p.set_defaults(handler=cmd_run, command="run")
 
-    p = commands.add_parser("eval", help="score a model on held-out data")
+    p = commands.add_parser("eval", help="score a model on held-out data", epilog=MODEL_OPTIONS_EPILOG.format(command="eval"))
     _add_backend_arguments(p)
     p.add_argument("--data", type=Path, metavar="DIR", help=DATA_HELP)
-    p.add_argument("--episodes", type=positive_int, help="policy models: evaluation episodes, reset seeds 0..N-1 (default 100)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p.set_defaults(handler=cmd_eval)
+    if model and argv[0] == "eval":
+        _add_model_options(p, "eval", model)
+    p.set_defaults(handler=cmd_eval, command="eval")
 
     p = commands.add_parser("data", help="show the data root and its data sets; fetch one from the Hugging Face hub")
     data_commands = p.add_subparsers(title="data commands", metavar="ACTION")
@@ -275,6 +280,70 @@ def build_parser(target_flags: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(handler=cmd_bench)
     return parser
+
+
+MODEL_OPTIONS_EPILOG = "a model's task and the model itself add options: `zoo {command} MODEL --help` lists them"
+_OPTION_TYPES = {"str": str, "path": Path}
+
+
+def _model_argument(argv: list[str]) -> str | None:
+    """The MODEL of `zoo run MODEL ...` / `zoo eval MODEL ...`, found before the full parse."""
+    if argv[:1] not in (["run"], ["eval"]):
+        return None
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("model", nargs="?")
+    for flag in ("--backend", "--weights", "--data", "-o", "--output", "--seed", "--input-dir", "--batch-size"):
+        peek.add_argument(flag)
+    known, _ = peek.parse_known_args(argv[1:])
+    return known.model
+
+
+def _add_model_options(parser: argparse.ArgumentParser, command: str, model: str) -> None:
+    """The options of MODEL's task and of MODEL itself, in two groups of `--help`."""
+    from zoo.api import get_spec
+    from zoo.tasks import task_spec
+
+    spec = get_spec(model).with_config()  # the default config's graphs: their input names
+    task = task_spec(spec)
+    groups = ((f"options of the {task.name} task", task.options), (f"options of {spec.name}", spec.options))
+    for title, options in groups:
+        chosen = [option for option in options if command in option.commands]
+        if not chosen:
+            continue
+        group = parser.add_argument_group(title)
+        for option in chosen:
+            _add_option(group, option, spec)
+    if command == "run" and task.random_inputs:
+        inputs = sorted({t.name for g in spec.graphs for t in g.inputs})
+        parser.add_argument_group("graph inputs").add_argument(
+            "--input", action="append", default=[], metavar="NAME=VALUE",
+            help=f"fix a graph input that `zoo run` would draw at random, for every sample: a number or a JSON list "
+                 f"(one example's values); {spec.name}'s inputs: {', '.join(inputs)}")
+
+
+def _option_type(option) -> Any:
+    """What parses an option's value: numbers are checked against the option's bounds as they are parsed."""
+    if option.type == "int":
+        return bounded_int(option.minimum, option.maximum)
+    if option.type == "float":
+        return bounded_float(option.minimum, option.maximum)
+    return _OPTION_TYPES[option.type]
+
+
+def _add_option(group, option, spec) -> None:
+    help_text = option.help + (f" (fills graph input '{option.input}')" if option.input else "")
+    if option.default is not None and option.type != "flag":
+        help_text += f" (default: {option.default!r})"
+    flag = f"--{option.name}"
+    try:
+        if option.type == "flag":
+            group.add_argument(flag, action="store_true", help=help_text)
+        else:
+            group.add_argument(flag, type=_option_type(option), default=option.default, help=help_text,
+                               choices=option.choices or None, metavar=option.metavar)
+    except argparse.ArgumentError:
+        raise ZooError(f"model '{spec.name}' or its task '{spec.task}' declares option {flag}, which `zoo` already "
+                       f"has; rename it in the plugin's spec") from None
 
 
 def _target_flags(building: bool = False) -> dict[str, list[tuple[str, Any]]]:
@@ -386,7 +455,7 @@ def _model_row(reg, spec) -> dict[str, Any]:
         "plugin": reg.owner("models", spec.name),
         "weights": list(spec.weights),
         "params": params,
-        "targets": [name for name, e in sorted(reg.exporters.items()) if spec.task in e.tasks],
+        "targets": [name for name, e in sorted(reg.exporters.items()) if not e.tasks or spec.task in e.tasks],
         "description": spec.description,
     }
 
@@ -411,12 +480,14 @@ def cmd_info(args) -> int:
         "builder": spec.builder,
         "config": shaped.config,
         "trainer": spec.trainer,
+        "task_config": spec.task_config,
+        "options": [f"--{option.name}" for option in spec.options],
         "hyperparameters": [
             {"key": setting.key, "default": setting.default, "help": setting.help}
             for setting in (trainer.hyperparameters if trainer else ())
         ],
         "graphs": [
-            {"name": g.name, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
+            {"name": g.name, "role": g.role, "inputs": [t.to_json() for t in g.inputs], "outputs": [t.to_json() for t in g.outputs]}
             for g in shaped.graphs
         ],
         "variants": {name: {"uri": spec.weights[name].uri, "card": card} for name, card in variants.items()},
@@ -425,17 +496,23 @@ def cmd_info(args) -> int:
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"{spec.name}: {spec.description}")
-    print(f"  task     {spec.task}")
+    task = registry().tasks.get(spec.task)
+    print(f"  task     {spec.task}" + (f" (data: {', '.join(task.data)})" if task and task.data else ""))
     print(f"  plugin   {info['plugin']}")
     print(f"  builder  {spec.builder}")
     print(f"  config   {json.dumps(shaped.config)}")
     print(f"  trainer  {spec.trainer or '-'}")
     for setting in info["hyperparameters"]:
         print(f"    --set {setting['key']}={json.dumps(setting['default'])}  {setting['help']}")
+    if spec.task_config:
+        print(f"  task_config {json.dumps(spec.task_config)}")
+    if spec.options:
+        print(f"  options  {', '.join(info['options'])} (`zoo run {spec.name} --help`)")
     print(f"  targets  {', '.join(info['targets']) or '-'}")
     for graph in info["graphs"]:
         signature = lambda ts: ", ".join(f"{t['name']} {t['dtype']}{t['shape']}" for t in ts)  # noqa: E731
-        print(f"  graph {graph['name']}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
+        role = f" ({graph['role']})" if graph["role"] else ""
+        print(f"  graph {graph['name']}{role}: ({signature(graph['inputs'])}) -> ({signature(graph['outputs'])})")
         for kind in ("inputs", "outputs"):
             for tensor in graph[kind]:
                 if tensor["description"]:
@@ -639,31 +716,77 @@ def _open(args, graph: str | None = None, resolved=None):
     return resolved.spec, open_backend(resolved, backend, graph=graph, data=data)
 
 
+def _graph_choice(spec, options: dict[str, Any]) -> str | None:
+    """The graph an option with `selects_graph` names (a translation direction), or None for the first."""
+    from zoo.tasks import task_spec
+
+    for option in task_spec(spec).options + spec.options:
+        if option.selects_graph and options.get(option.key):
+            return options[option.key]
+    return None
+
+
+def _fixed_inputs(spec, options: dict[str, Any]) -> dict[str, Any]:
+    """Graph inputs fixed from the command line: `--input NAME=VALUE` and options that declare `input`."""
+    from zoo.tasks import task_spec
+    from zoo.tensors import fixed_value
+
+    tensors = {}
+    for graph in spec.graphs:
+        for tensor in graph.inputs:
+            tensors.setdefault(tensor.name, tensor)
+    fixed = {}
+    for option in task_spec(spec).options + spec.options:
+        if option.input and options.get(option.key) is not None:
+            fixed[option.input] = fixed_value(tensors[option.input], options[option.key], f"--{option.name}")
+    for item in options.get("input") or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ZooError(f"--input {item!r} must look like NAME=VALUE, for example --input {next(iter(tensors))}=0")
+        if name not in tensors:
+            raise ZooError(f"--input {item}: {spec.name} has no graph input '{name}'; its inputs are {', '.join(tensors)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ZooError(f"--input {item}: the value must be a number or a JSON list of numbers") from None
+        fixed[name] = fixed_value(tensors[name], value)
+    return fixed
+
+
 def cmd_run(args) -> int:
     from zoo.api import resolve
     from zoo.tasks import task_function
 
     resolved = resolve(args.model, args.weights)
+    spec = resolved.spec
+    options = vars(args)
+    options["inputs"] = _fixed_inputs(spec, options)
+    graph = _graph_choice(spec, options)
     if args.input_dir is not None:
         from zoo.batch import prepare
 
-        job = prepare(resolved.spec, vars(args))  # checked before an ONNX backend may export
-        print(job.run(_open(args, graph=args.direction, resolved=resolved)[1]))
+        job = prepare(spec, options)  # checked before an ONNX backend may export
+        print(job.run(_open(args, graph=graph, resolved=resolved)[1]))
         return 0
-    spec, backend = _open(args, graph=args.direction, resolved=resolved)
-    message = task_function(spec.task, "run", spec.name)(spec, backend, vars(args))
-    print(message)
+    run = task_function(spec, "run")
+    spec, backend = _open(args, graph=graph, resolved=resolved)
+    print(run(spec, backend, options))
     return 0
 
 
 def cmd_eval(args) -> int:
-    from zoo.api import resolve_weights
-    from zoo.data import data_root
-    from zoo.tasks import task_function
+    from zoo.api import get_spec, resolve_weights
+    from zoo.data import DATASETS, data_root, dataset_dir
+    from zoo.tasks import task_function, task_spec
 
+    evaluate = task_function(get_spec(args.model), "evaluate")
+    root = data_root(args.data)
+    for name in task_spec(get_spec(args.model)).data:
+        if name in DATASETS:  # a missing data set is reported before a backend (perhaps an export) is made
+            dataset_dir(root, name)
     spec, backend = _open(args)
-    options = {**vars(args), "data": data_root(args.data)}
-    metrics = task_function(spec.task, "evaluate", spec.name)(spec, backend, options)
+    options = {**vars(args), "data": root}
+    metrics = evaluate(spec, backend, options)
     card = {} if args.weights else resolve_weights(args.model).card.get("metrics", {})
     if args.json:
         print(json.dumps({"model": args.model, "backend": backend.name, "metrics": metrics, "card": card}, indent=2))

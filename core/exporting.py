@@ -150,7 +150,7 @@ def export_model(
         )
     resolved = resolve(name, weights)
     spec = resolved.spec
-    if spec.task not in exporter.tasks:
+    if exporter.tasks and spec.task not in exporter.tasks:
         raise UnavailableError(f"target '{target}' does not apply to {spec.task} models such as '{spec.name}'")
     if exporter.check:
         reason = import_dotted(exporter.check, f"the check of target '{target}'")()

@@ -1,4 +1,4 @@
-"""The hooks a zoo plugin can implement.
+"""The hooks a zoo plugin can implement: models, trainers, exporters and tasks.
 
 A plugin is a module (or object) registered under the ``zoo`` entry-point
 group. It implements any of the hooks below with ``@zoo.hookimpl``; each hook
@@ -41,4 +41,16 @@ def register_exporters(register):
     Call ``register(spec)`` once per target with a ``zoo.ExporterSpec``: a
     dotted path to the export function, the precisions it supports and a
     dotted path to a check that says whether this machine can run it.
+    """
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks: what `zoo run` and `zoo eval` do for a kind of model.
+
+    Call ``register(spec)`` once per task with a ``zoo.TaskSpec``: its name
+    (what ``ModelSpec.task`` refers to), dotted paths to its ``run``,
+    ``evaluate`` and ``quality`` functions, the command-line options it adds
+    to ``zoo run`` / ``zoo eval`` and the data sets it reads. The modules the
+    paths name must import without torch, so the ONNX Runtime path stays light.
     """

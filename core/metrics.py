@@ -50,3 +50,45 @@ def class_coverage(probabilities: np.ndarray) -> dict[str, float]:
         "min_class_share": float(counts.min() / len(probabilities)),
         "mean_confidence": float(probabilities.max(axis=1).mean()),
     }
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances (len(a), len(b)) between the rows of two feature sets."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.clip(squared, 0.0, None))
+
+
+def knn_radii(features: np.ndarray, k: int = 3) -> np.ndarray:
+    """Each point's distance to its k-th nearest neighbour in its own set (itself excluded)."""
+    if not 1 <= k < len(features):
+        raise ValueError(f"k = {k} needs 1 <= k < {len(features)} (the number of points)")
+    distances = pairwise_distances(features, features)
+    np.fill_diagonal(distances, np.inf)
+    return np.partition(distances, k - 1, axis=1)[:, k - 1]
+
+
+def manifold_share(points: np.ndarray, manifold: np.ndarray, radii: np.ndarray, chunk: int = 1000) -> float:
+    """Share of `points` inside the manifold estimate: the union of balls around each
+    `manifold` row with its radius from `radii`."""
+    inside = [
+        (pairwise_distances(points[i : i + chunk], manifold) <= radii[None, :]).any(axis=1)
+        for i in range(0, len(points), chunk)
+    ]
+    return float(np.concatenate(inside).mean())
+
+
+def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of `generated` against `real` features.
+
+    Each set's manifold is the union of balls around its points reaching each
+    point's k-th nearest neighbour. Precision is the share of generated points
+    on the real manifold (are samples realistic?); recall is the share of real
+    points on the generated manifold (is the data's variety covered?). A sharp
+    generator of a few modes scores high precision and low recall; a blurry but
+    diverse one the reverse.
+    """
+    precision = manifold_share(generated, real, knn_radii(real, k))
+    recall = manifold_share(real, generated, knn_radii(generated, k))
+    return precision, recall

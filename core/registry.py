@@ -1,4 +1,4 @@
-"""Plugin loading and the registry of models, trainers and exporters.
+"""Plugin loading and the registry of models, trainers, exporters and tasks.
 
 Each entry point of the ``zoo`` group loads in isolation: an import error, a
 misspelled hook, a hook that raises or an invalid spec is recorded against the
@@ -24,9 +24,11 @@ from zoo.errors import PluginError, UnknownNameError
 from zoo.specs import (
     ExporterSpec,
     ModelSpec,
+    TaskSpec,
     TrainerSpec,
     validate_exporter_spec,
     validate_model_spec,
+    validate_task_spec,
     validate_trainer_spec,
 )
 
@@ -35,6 +37,7 @@ _HOOKS = {
     "register_models": ("models", validate_model_spec),
     "register_trainers": ("trainers", validate_trainer_spec),
     "register_exporters": ("exporters", validate_exporter_spec),
+    "register_tasks": ("tasks", validate_task_spec),
 }
 
 
@@ -62,6 +65,7 @@ class Registry:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     trainers: dict[str, TrainerSpec] = field(default_factory=dict)
     exporters: dict[str, ExporterSpec] = field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     collisions: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
@@ -75,6 +79,9 @@ class Registry:
 
     def exporter(self, name: str) -> ExporterSpec:
         return self._lookup("exporters", name, "export target", "zoo plugins")
+
+    def task(self, name: str) -> TaskSpec:
+        return self._lookup("tasks", name, "task", "zoo plugins")
 
     def config_sections(self) -> dict[str, dict[str, Any]]:
         """The configuration sections the export targets declare: {target: {key: default}}."""
@@ -215,6 +222,12 @@ def load_registry(
                 fail(info, f"registered an invalid spec: {exc}")
             except (Exception, SystemExit) as exc:
                 fail(info, f"raised in {hook_name}: {_describe(exc)}")
+    for name, spec in registry.models.items():
+        if spec.task not in registry.tasks:
+            known = ", ".join(sorted(registry.tasks)) or "none"
+            fail(registry.plugins[registry.owner("models", name)],
+                 f"registers model '{name}' of task '{spec.task}', which no plugin registers (known tasks: {known}); "
+                 f"install the plugin that provides the task, or `zoo run` and `zoo eval` cannot use the model")
     return registry
 
 

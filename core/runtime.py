@@ -184,7 +184,7 @@ def open_backend(
     provides (`onnx`, `onnx-int8`, `trt-fp16`, ...: `ExporterSpec.backends`), which
     runs a cached export made on first use.
 
-    `model` is a reference ("cnn:usps"), a spec (its default variant) or a
+    `model` is a reference ("NAME:VARIANT"), a spec (its default variant) or a
     `zoo.ResolvedModel`; `weights` a local file instead of the variant's. The
     graph's shapes are those of the weights used. `loaded` reuses a torch model
     from `zoo.load` or `zoo.build` (its own config then decides the graphs);

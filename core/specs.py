@@ -1,4 +1,4 @@
-"""The data that plugins register: model, trainer and exporter specs.
+"""The data that plugins register: model, trainer, exporter and task specs.
 
 Specs are plain dataclasses with dotted paths ("package.module:attribute") for
 anything heavy, so listing and describing models never imports torch.
@@ -13,15 +13,10 @@ from typing import Any, Callable
 
 from zoo.errors import PluginError
 
-TASKS = (
-    "text-generation",
-    "image-generation",
-    "image-to-image",
-    "image-classification",
-    "policy",
-)
 DTYPES = ("float32", "float16", "int64", "int32", "bool", "uint8")
 EXAMPLE_KINDS = ("normal", "uniform", "image", "integers")
+OPTION_TYPES = ("str", "int", "float", "path", "flag")
+COMMANDS = ("run", "eval")
 _NAME = re.compile(r"[a-z][a-z0-9_\-]*")
 _DOTTED = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
@@ -69,6 +64,8 @@ class GraphSpec:
     `axis_ranges` gives symbolic axes other than "batch" the (min, opt, max)
     sizes a deployed graph accepts, for engine profiles (a KV cache from 0 to
     the model's context).
+    `role` says what the graph is to the model's task ("encoder", "mapping",
+    "features", ...): tasks find the graphs they need by role, never by name.
     """
 
     inputs: tuple[TensorSpec, ...]
@@ -81,10 +78,44 @@ class GraphSpec:
     description: str = ""
     tolerances: dict[str, dict[str, float]] = field(default_factory=dict)
     axis_ranges: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    role: str = ""
 
     def axis_sizes(self, batch: int) -> dict[str, int]:
         """Sizes for every symbolic axis: `batch` for "batch", examples for the rest."""
         return {**self.example_axes, "batch": batch}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option that a task or a model adds to `zoo run` or `zoo eval`.
+
+    `name` is the flag without its dashes ("style-mix" gives `--style-mix`);
+    the value reaches the task's functions as `options["style_mix"]`. `type`
+    is "str", "int", "float", "path" or "flag" (true when given). `commands`
+    says where the flag appears. `input`, when set, names a graph input the
+    value fills for every example, in place of the value `zoo run` would draw
+    at random (a class label, a truncation psi); `selects_graph` makes the
+    value the name of the graph `zoo run` opens (a translation direction).
+    `minimum` and `maximum` bound an "int" or "float" value when the command
+    line is parsed.
+    """
+
+    name: str
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+    commands: tuple[str, ...] = ("run",)
+    choices: tuple[Any, ...] = ()
+    input: str | None = None
+    selects_graph: bool = False
+    metavar: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def key(self) -> str:
+        """The option's key in the `options` dict a task function receives."""
+        return self.name.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -122,6 +153,10 @@ class ModelSpec:
     core calls it once with the config stored in the weights actually used
     (`zoo.resolve`), or with the config a run trains (`with_config`); code
     downstream of that only ever sees the resolved tuple.
+
+    `task` names a registered `TaskSpec`; `task_config` holds what that task
+    needs to know about this model (the classifier that judges a generator,
+    ...), and `options` adds the model's own `zoo run` / `zoo eval` flags.
     """
 
     name: str
@@ -134,6 +169,8 @@ class ModelSpec:
     description: str = ""
     package: str = ""
     hub_config: str | None = None  # "module:fn" mapping a hub config.json to `config` keys, for foreign weights
+    task_config: dict[str, Any] = field(default_factory=dict)
+    options: tuple[Option, ...] = ()
 
     @property
     def default_variant(self) -> str | None:
@@ -165,16 +202,24 @@ class ModelSpec:
         return replace(self, config=merged, graphs=graphs)
 
     def graph(self, name: str | None = None) -> GraphSpec:
-        if not self.resolved:
-            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
-                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
+        graphs = self._resolved_graphs()
         if name is None:
-            return self.graphs[0]
-        for graph in self.graphs:
+            return graphs[0]
+        for graph in graphs:
             if graph.name == name:
                 return graph
         known = ", ".join(g.name for g in self.graphs)
         raise PluginError(f"model '{self.name}' has no graph '{name}'; its graphs are: {known}")
+
+    def graph_with_role(self, role: str) -> GraphSpec | None:
+        """The graph whose `role` is `role`, or None when the model has none."""
+        return next((graph for graph in self._resolved_graphs() if graph.role == role), None)
+
+    def _resolved_graphs(self) -> tuple[GraphSpec, ...]:
+        if not self.resolved:
+            raise PluginError(f"the graphs of model '{self.name}' follow its config; resolve them first with "
+                              f"zoo.resolve('{self.name}', weights=...) or spec.with_config(config)")
+        return self.graphs  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -240,12 +285,40 @@ class ExporterSpec:
     name: str
     export: str
     precisions: tuple[str, ...] = ("fp32",)
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = ()  # () applies to every task
     check: str | None = None
     inspect: str | None = None
     build: str | None = None
     settings: tuple[Setting, ...] = ()
     backends: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What `zoo run` and `zoo eval` do for the models of one task.
+
+    `run`, `evaluate` and `quality` are dotted paths to functions
+    `(spec, backend, options)` returning the line `zoo run` prints, the
+    metrics `zoo eval` prints, and a `zoo.tasks.Quality` (the one measure
+    that fp16/int8 exports must keep); `evaluate` and `quality` may be None.
+    The modules they name must import without torch. `options` are the
+    task's own `zoo run` / `zoo eval` flags; `batch` is a dotted path to a
+    `zoo.batch.BatchTask` when the task reads input files
+    (`zoo run --input-dir`); `random_inputs` says that `run` draws graph
+    inputs at random (latents, noise), so `--input NAME=VALUE` may fix them.
+    `data` names the data sets (folders under the data root) that `evaluate`
+    and `quality` read.
+    """
+
+    name: str
+    run: str
+    evaluate: str | None = None
+    quality: str | None = None
+    options: tuple[Option, ...] = ()
+    batch: str | None = None
+    random_inputs: bool = False
+    data: tuple[str, ...] = ()
     description: str = ""
 
 
@@ -283,7 +356,7 @@ def validate_model_spec(spec: ModelSpec) -> None:
     _check(isinstance(spec, ModelSpec), f"expected a ModelSpec, got {type(spec).__name__}")
     _check_model_types(spec)
     _check(_NAME.fullmatch(spec.name or ""), f"model name {spec.name!r} must be lower-case letters, digits, '-' or '_'")
-    _check(spec.task in TASKS, f"model '{spec.name}': task {spec.task!r} is not one of {', '.join(TASKS)}")
+    _check(_NAME.fullmatch(spec.task or ""), f"model '{spec.name}': task {spec.task!r} must name a registered task")
     _check(_DOTTED.fullmatch(spec.builder or ""), f"model '{spec.name}': builder {spec.builder!r} must be 'module:function'")
     _check(spec.hub_config is None or _DOTTED.fullmatch(spec.hub_config), f"model '{spec.name}': hub_config {spec.hub_config!r} must be 'module:function'")
     if isinstance(spec.graphs, str):
@@ -292,6 +365,13 @@ def validate_model_spec(spec: ModelSpec) -> None:
         _check_graphs(spec.name, spec.graphs)
     for variant in spec.weights:
         _check(_NAME.fullmatch(variant), f"model '{spec.name}': variant name {variant!r} is invalid")
+    _check(isinstance(spec.task_config, dict), f"model '{spec.name}': task_config must be a dict")
+    _validate_options(spec.options, f"model '{spec.name}'")
+    if not isinstance(spec.graphs, str):  # a graph function's inputs are known once it is resolved
+        inputs = {tensor.name for graph in spec.graphs for tensor in graph.inputs}
+        for option in spec.options:
+            _check(option.input is None or option.input in inputs,
+                   f"model '{spec.name}': option '{option.name}' fills input {option.input!r}, which no graph has")
 
 
 def _check_graph_types(label: str, graphs: Any) -> None:
@@ -380,6 +460,27 @@ def _check_settings(owner: str, field_name: str, settings: Any) -> None:
                f"{owner}: setting '{setting.key}' needs a TOML default (bool, int, float, str or list), which fixes its type")
     keys = [setting.key for setting in settings]
     _check(len(set(keys)) == len(keys), f"{owner}: {field_name} keys repeat: {keys}")
+
+
+def validate_task_spec(spec: TaskSpec) -> None:
+    _check(isinstance(spec, TaskSpec), f"expected a TaskSpec, got {type(spec).__name__}")
+    _check(_NAME.fullmatch(spec.name or ""), f"task name {spec.name!r} is invalid")
+    for what in ("run", "evaluate", "quality", "batch"):
+        path = getattr(spec, what)
+        _check((what != "run" and path is None) or _DOTTED.fullmatch(path or ""),
+               f"task '{spec.name}': {what} {path!r} must be 'module:attribute'")
+    _validate_options(spec.options, f"task '{spec.name}'")
+
+
+def _validate_options(options: tuple[Option, ...], owner: str) -> None:
+    names = [option.name for option in options]
+    _check(len(set(names)) == len(names), f"{owner}: option names repeat: {names}")
+    for option in options:
+        _check(isinstance(option, Option), f"{owner}: options must be zoo.Option, got {type(option).__name__}")
+        _check(_NAME.fullmatch(option.name or ""), f"{owner}: option name {option.name!r} must be lower-case letters, digits, '-' or '_'")
+        _check(option.type in OPTION_TYPES, f"{owner}: option '{option.name}' has type {option.type!r}, expected one of {', '.join(OPTION_TYPES)}")
+        _check(option.commands and set(option.commands) <= set(COMMANDS),
+               f"{owner}: option '{option.name}' has commands {option.commands!r}, expected some of {', '.join(COMMANDS)}")
 
 
 def _check(condition: Any, message: str) -> None:

@@ -42,7 +42,7 @@ def package_path(spec: ModelSpec, relative: str) -> Path:
 
 
 def split_reference(name: str) -> tuple[str, str | None]:
-    """'cnn:usps' -> ('cnn', 'usps'); 'cnn' -> ('cnn', None)."""
+    """'name:variant' -> ('name', 'variant'); 'name' -> ('name', None)."""
     model, _, variant = name.partition(":")
     return model, variant or None
 

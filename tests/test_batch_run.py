@@ -127,4 +127,4 @@ def test_flags_that_do_not_fit_batch_mode_are_clean_errors(digits, tmp_path, cac
     folder, _ = digits
     assert_clean_error(zoo_cli("run", "cnn", "--input-dir", folder), "needs -o OUTDIR")
     assert_clean_error(run_batch(folder, tmp_path / "out", cache, "--image", folder / "001.png"), "not both")
-    assert_clean_error(run_batch(folder, tmp_path / "out", cache, "--batch-size", "0"), "--batch-size 0")
+    assert_clean_error(run_batch(folder, tmp_path / "out", cache, "--batch-size", "0"), "--batch-size", "at least 1")

@@ -110,7 +110,7 @@ def test_onnx_eval_reports_statistics_and_never_imports_torch():
     assert "exporting" not in result.stderr
     for line in ("mean_return", "min_return", "std_return"):
         assert line in result.stdout
-    assert_clean_error(zoo_cli("eval", "cartpole", "--backend", "onnx", "--episodes", "0"), "--episodes 0 must be at least 1")
+    assert_clean_error(zoo_cli("eval", "cartpole", "--backend", "onnx", "--episodes", "0"), "--episodes", "must be at least 1")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pygame") is None, reason="rendering needs pygame (gymnasium[classic-control])")

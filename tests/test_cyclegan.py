@@ -82,7 +82,7 @@ def test_shipped_weights_load_match_the_card_and_preserve_labels():
     for forward, backward in (("a2b", "b2a"), ("b2a", "a2b")):
         backends = {name: zoo.runtime.open_backend(spec, "torch", graph=name, loaded=model) for name in (forward, backward)}
         target = image_translation.source_and_target(backends[forward].graph)[1]
-        reference = image_translation.DOMAINS[target].classifier
+        reference = image_translation.judge(spec, target)
         classifier = zoo.runtime.open_backend(reference, "torch")
         scores = image_translation.translation_metrics(backends[forward], backends[backward], classifier, DATA, limit=100)
         preserved = next(v for k, v in scores.items() if k.endswith("label_preservation"))

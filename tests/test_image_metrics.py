@@ -7,7 +7,7 @@ import pytest
 
 from conftest import DATA, needs_data
 from zoo.config import read_toml
-from zoo.metrics import class_coverage, frechet_distance
+from zoo.metrics import class_coverage, frechet_distance, knn_radii, precision_recall
 from zoo.specs import GraphSpec, TensorSpec
 from zoo.tasks.image_generation import classifier_metrics, feature_backend, fit_to, vae_metrics
 
@@ -18,6 +18,35 @@ def test_frechet_distance_of_shifted_gaussians():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     # Same covariance, means 2 apart in one coordinate: the distance is |mu_a - mu_b|^2 = 4.
     assert frechet_distance(a, a + [2.0, 0.0, 0.0]) == pytest.approx(4.0, abs=1e-6)
+
+
+def test_knn_radii_exclude_the_point_itself():
+    points = np.array([[0.0], [1.0], [3.0], [7.0]])
+    assert knn_radii(points, 1).tolist() == [1.0, 1.0, 2.0, 4.0]
+    assert knn_radii(points, 2).tolist() == [3.0, 2.0, 3.0, 6.0]
+    with pytest.raises(ValueError, match="k = 4"):
+        knn_radii(points, 4)
+
+
+def test_precision_recall_by_hand():
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [10.0, 10.0], [11.0, 10.0]])
+    # With k = 1 every real ball has radius 1. Two samples sit on the real manifold, a pair far
+    # away; the samples' own balls (radius 0.5 near the origin) reach only (0, 0) and (1, 0).
+    generated = np.array([[0.5, 0.0], [0.0, 0.0], [50.0, 50.0], [51.0, 50.0]])
+    precision, recall = precision_recall(real, generated, k=1)
+    assert precision == pytest.approx(2 / 4)
+    assert recall == pytest.approx(2 / 5)
+
+
+def test_precision_recall_tell_narrow_from_diverse():
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((500, 4))
+    same = precision_recall(real, rng.standard_normal((500, 4)))
+    narrow = precision_recall(real, 0.2 * rng.standard_normal((500, 4)))  # sharp but one mode
+    diffuse = precision_recall(real, 3.0 * rng.standard_normal((500, 4)))  # varied but unrealistic
+    assert same[0] > 0.8 and same[1] > 0.8
+    assert narrow[0] > 0.95 and narrow[1] < 0.3
+    assert diffuse[0] < 0.5 and diffuse[1] > 0.8
 
 
 def test_class_coverage():
@@ -45,12 +74,14 @@ def test_fid_cnn_through_the_shipped_cnn_on_a_handful_of_images():
     train_images, train_labels = read_mnist(DATA, "train")
     train = to_unit_range(pad_to(train_images[:40], 32))
     noise = np.random.default_rng(0).uniform(-1, 1, real.shape).astype(np.float32)
-    classifier = feature_backend("torch")
-    good = classifier_metrics(classifier, train, real, train)
-    bad = classifier_metrics(classifier, noise, real, train)
+    classifier = feature_backend("torch", "cnn")
+    good = classifier_metrics(classifier, train, real, train, "cnn")
+    bad = classifier_metrics(classifier, noise, real, train, "cnn")
     assert good["fid_cnn"] == pytest.approx(good["floor_fid_cnn"])
     assert bad["fid_cnn"] > 10 * good["fid_cnn"]
     assert good["classes_present"] == len(set(train_labels[:40])) and good["mean_confidence"] > 0.9
+    assert good["precision_cnn"] == good["floor_precision_cnn"] and good["recall_cnn"] == good["floor_recall_cnn"]
+    assert bad["precision_cnn"] < good["precision_cnn"]
 
 
 class _Fixed:

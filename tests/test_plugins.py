@@ -109,12 +109,40 @@ def test_load_registry_in_process_with_explicit_entry_points(plugin_dir):
 
     plugin_dir("solo", GOOD_MODEL.format(name="solo", module="solo"))
     warnings = []
-    registry = load_registry([metadata.EntryPoint("solo", "solo", "zoo")], warn=warnings.append)
+    tasks = metadata.EntryPoint("tasks", "zoo.tasks", "zoo")
+    registry = load_registry([metadata.EntryPoint("solo", "solo", "zoo"), tasks], warn=warnings.append)
     assert list(registry.models) == ["solo"] and registry.owner("models", "solo") == "solo"
     assert registry.models["solo"].package == "solo"
+    assert registry.owner("tasks", "image-generation") == "tasks"
     assert warnings == []
+    # Without the plugin that registers its task, the model is still listed, and the plugin is told why
+    # `zoo run` / `zoo eval` cannot use it.
+    registry = load_registry([metadata.EntryPoint("solo", "solo", "zoo")], warn=warnings.append)
+    assert list(registry.models) == ["solo"]
+    assert warnings == [
+        "plugin 'solo' registers model 'solo' of task 'image-generation', which no plugin registers (known tasks: "
+        "none); install the plugin that provides the task, or `zoo run` and `zoo eval` cannot use the model; "
+        "see `zoo plugins`"
+    ]
     with pytest.raises(PluginError):
         load_registry([metadata.EntryPoint("gone", "no_such_module_xyz", "zoo")], strict=True)
+
+
+def test_task_spec_validation_names_the_problem():
+    from dataclasses import replace
+
+    from zoo.specs import validate_task_spec
+
+    good = zoo.TaskSpec(name="denoising", run="m:run", evaluate="m:evaluate", options=(zoo.Option("noise", type="float"),))
+    validate_task_spec(good)
+    for change, fragment in (
+        ({"name": "De Noising"}, "task name 'De Noising'"),
+        ({"run": None}, "run None must be 'module:attribute'"),
+        ({"quality": "no-colon"}, "quality 'no-colon'"),
+        ({"options": (zoo.Option("noise", commands=("train",)),)}, "commands"),
+    ):
+        with pytest.raises(PluginError, match=fragment):
+            validate_task_spec(replace(good, **change))
 
 
 def test_model_spec_validation_names_the_problem():
@@ -128,7 +156,10 @@ def test_model_spec_validation_names_the_problem():
     from dataclasses import replace
 
     for change, fragment in (
-        ({"task": "dancing"}, "task 'dancing'"),
+        ({"task": "Dancing Queen"}, "task 'Dancing Queen'"),
+        ({"options": (zoo.Option("label", type="integer"),)}, "option 'label' has type 'integer'"),
+        ({"options": (zoo.Option("label", input="y_label"),)}, "fills input 'y_label', which no graph has"),
+        ({"options": (zoo.Option("n"), zoo.Option("n"))}, "option names repeat"),
         ({"builder": "no-colon"}, "builder"),
         ({"graphs": ()}, "at least one graph"),
         ({"graphs": (zoo.GraphSpec(inputs=(zoo.TensorSpec("x", (1,), dtype="complex"),), outputs=(zoo.TensorSpec("y", (1,)),)),)}, "dtype"),

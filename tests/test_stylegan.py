@@ -155,12 +155,12 @@ def test_style_mixing_grid_takes_rows_coarse_and_columns_fine(tiny_stylegan):
     from zoo.runtime import open_backend
     from zoo.tasks.image_generation import style_mixing_grid
 
-    spec = zoo.get_spec("stylegan")
+    spec = zoo.resolve("stylegan", tiny_stylegan).spec
     backend = open_backend(spec, "torch", graph="generator", weights=str(tiny_stylegan))
     options = {"n": 16, "seed": 3, "model": "stylegan", "weights": tiny_stylegan}
 
     def cells(mix_layer):
-        images, _ = style_mixing_grid(spec, backend, {**options, "mix_layer": mix_layer}, 1.0)
+        images, _ = style_mixing_grid(spec, backend, {**options, "mix_layer": mix_layer})
         grid = images.reshape(4, 4, 1, 32, 32)
         return grid[0, 1:], grid[1:, 0], grid[1:, 1:]  # column sources, row sources, mixed cells
 
@@ -174,18 +174,12 @@ def test_style_mixing_grid_takes_rows_coarse_and_columns_fine(tiny_stylegan):
     assert not np.allclose(mixed[0, 0], from_rows[0, 0], atol=1e-4)
 
 
-def test_truncation_on_a_model_without_it_is_a_clear_error(tmp_path):
-    from zoo.tasks.image_generation import run
+def test_truncation_and_style_mixing_are_stylegans_options_only(capsys):
+    from zoo.cli import main
 
-    class Backend:
-        name = "torch"
-        graph = zoo.get_spec("dcgan").with_config().graph()
-
-        def run(self, feeds):
-            raise AssertionError("must fail before sampling")
-
-    with pytest.raises(zoo.ZooError, match="no truncation input"):
-        run(zoo.get_spec("dcgan").with_config(), Backend(), {"n": 4, "seed": 0, "output": None, "truncation": 0.5})
+    assert [f"--{option.name}" for option in zoo.get_spec("stylegan").options] == ["--truncation", "--style-mix", "--mix-layer"]
+    assert main(["run", "dcgan", "--truncation", "0.5"]) == 2
+    assert "dcgan (image-generation) takes no option --truncation" in capsys.readouterr().err
 
 
 def test_data_parallel_training_is_refused_clearly(tmp_path):

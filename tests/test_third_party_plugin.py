@@ -2,13 +2,15 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from conftest import MNIST, ROOT, assert_bundle_reproduces_pytorch, assert_clean_error, zoo_cli
+from conftest import DATA, MNIST, ROOT, assert_bundle_reproduces_pytorch, assert_clean_error, needs_data, zoo_cli
 from installed import pip_install_target
 
 EXAMPLE = ROOT / "examples" / "third_party_plugin"
@@ -23,13 +25,42 @@ def site(tmp_path_factory):
 
 def test_listed_with_its_distribution_and_both_plugins(site):
     rows = {row["name"]: row for row in json.loads(zoo_cli("list", "--json", env=site).stdout)}
-    assert rows["denoise-unet"]["task"] == "image-to-image"
+    assert rows["denoise-unet"]["task"] == "denoising"
     assert rows["denoise-unet"]["params"] == 117393  # read from the shipped file's header, without torch
     assert {"onnx", "pt2"} <= set(rows["denoise-unet"]["targets"]) and "pt2" in rows["dcgan"]["targets"]
     plugins = {p["name"]: p for p in json.loads(zoo_cli("plugins", "--json", env=site).stdout)}
-    for name, hooks in (("denoise-unet", ["register_models", "register_trainers"]), ("pt2", ["register_exporters"])):
+    for name, hooks in (("denoise-unet", ["register_models", "register_tasks", "register_trainers"]),
+                        ("pt2", ["register_exporters"])):
         assert plugins[name]["distribution"] == "zoo-denoise-unet" and plugins[name]["version"] == "0.1.0"
         assert plugins[name]["hooks"] == hooks and plugins[name]["errors"] == []
+    assert "task:denoising" in plugins["denoise-unet"]["registered"]
+
+
+@needs_data
+def test_its_task_runs_and_evaluates_from_the_command_line(site, tmp_path):
+    """The plugin's own task ("denoising"), with its own `zoo run` / `zoo eval` option (--noise-std) and metric."""
+    result = zoo_cli("run", "denoise-unet", "--help", env=site)
+    assert "options of the denoising task" in result.stdout and "--noise-std NOISE_STD" in result.stdout
+    assert "--prompt" not in result.stdout and "--style-mix" not in result.stdout
+
+    out = tmp_path / "denoised.png"
+    result = zoo_cli("run", "denoise-unet", "--noise-std", "0.3", "--n", "4", "-o", out,
+                     env={**site, "ZOO_DATA": str(DATA)})
+    assert result.returncode == 0, result.stderr
+    assert "4 held-out digits (rows: clean, with N(0, 0.3) noise" in result.stdout
+    noisy_psnr, denoised_psnr = map(float, re.search(r"PSNR ([\d.]+) -> ([\d.]+) dB", result.stdout).groups())
+    assert denoised_psnr > noisy_psnr + 3
+    assert Image.open(out).size == (2 * (4 * 30 + 2), 2 * (3 * 30 + 2))  # 4 columns, 3 rows of 28 px + 2 px padding
+
+    result = zoo_cli("eval", "denoise-unet", "--data", DATA, "--json", env=site)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["metrics"] == report["card"]  # the recipe records the task's own metric, measured the same way
+    assert report["metrics"]["heldout_psnr"] > report["metrics"]["noisy_psnr"] + 5
+    stronger = json.loads(zoo_cli("eval", "denoise-unet", "--data", DATA, "--noise-std", "0.8", "--json", env=site).stdout)
+    assert stronger["metrics"]["noisy_psnr"] < report["metrics"]["noisy_psnr"]
+
+    assert_clean_error(zoo_cli("run", "dcgan", "--noise-std", "0.3", env=site), "dcgan (image-generation) takes no option --noise-std")
 
 
 def test_its_shipped_weights_export_to_onnx_and_validate(site, tmp_path):

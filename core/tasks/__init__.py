@@ -1,37 +1,115 @@
-"""What `zoo run` and `zoo eval` do for each task, on any backend.
+"""The built-in tasks: what `zoo run` and `zoo eval` do for the zoo's kinds of model.
 
+Each task is a `zoo.TaskSpec` registered through the `register_tasks` hook
+by this module, the `tasks` plugin, exactly as a third-party task would be.
 One module per task defines `run(spec, backend, options) -> str` (the line
-to print) and `evaluate(spec, backend, options) -> dict` (metrics). A task
-module may also define `quality(spec, backend, options) -> Quality`: one
-headline task metric on `options["examples"]` examples read from
-`options["data"]`, which validates reduced-precision exports (fp16, int8) by
-the task's own measure rather than by raw output differences. Inputs
-are drawn with numpy from a seed, so the same seed gives the same result on
-PyTorch and ONNX Runtime, and the ONNX path never imports torch.
+to print), `evaluate(spec, backend, options) -> dict` (metrics) and
+`quality(spec, backend, options) -> Quality`: one headline task metric on
+`options["examples"]` examples read from `options["data"]`, which validates
+reduced-precision exports (fp16, int8) by the task's own measure rather
+than by raw output differences. Inputs are drawn with numpy from a seed, so
+the same seed gives the same result on PyTorch and ONNX Runtime, and the
+ONNX path never imports torch.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from zoo.errors import ZooError
+from zoo.hookspecs import hookimpl
+from zoo.specs import ModelSpec, Option, TaskSpec, import_dotted
 
-TASK_MODULES = {
-    "image-generation": "zoo.tasks.image_generation",
-    "policy": "zoo.tasks.policy",
-    "image-classification": "zoo.tasks.image_classification",
-    "text-generation": "zoo.tasks.text_generation",
-    "image-to-image": "zoo.tasks.image_translation",
-}
+TASKS = (
+    TaskSpec(
+        name="image-generation",
+        description="sample grids from latent inputs; sample quality against held-out MNIST",
+        run="zoo.tasks.image_generation:run",
+        evaluate="zoo.tasks.image_generation:evaluate",
+        quality="zoo.tasks.image_generation:quality",
+        options=(Option("n", type="int", default=64, minimum=1, help="number of samples"),),
+        random_inputs=True,
+        data=("mnist",),
+    ),
+    TaskSpec(
+        name="image-classification",
+        description="top classes of a picture or a folder of them; accuracy on the data sets a variant names",
+        run="zoo.tasks.image_classification:run",
+        evaluate="zoo.tasks.image_classification:evaluate",
+        quality="zoo.tasks.image_classification:quality",
+        options=(Option("image", type="path", help="picture to classify (PNG, JPEG)"),),
+        batch="zoo.tasks.image_classification:BATCH",
+        data=("mnist", "usps"),
+    ),
+    TaskSpec(
+        name="image-to-image",
+        description="translate digits between two data sets (one graph per direction); label preservation",
+        run="zoo.tasks.image_translation:run",
+        evaluate="zoo.tasks.image_translation:evaluate",
+        quality="zoo.tasks.image_translation:quality",
+        options=(
+            Option("image", type="path", help="picture to translate (PNG, JPEG); without it, test images of the source domain"),
+            Option("n", type="int", default=64, minimum=1, help="without --image: test images to translate"),
+            Option("direction", help="the graph that translates (one of the model's graphs; default: the first)",
+                   selects_graph=True),
+        ),
+        data=("mnist", "usps"),
+    ),
+    TaskSpec(
+        name="text-generation",
+        description="continue a prompt; bits per character on held-out Tiny Shakespeare",
+        run="zoo.tasks.text_generation:run",
+        evaluate="zoo.tasks.text_generation:evaluate",
+        quality="zoo.tasks.text_generation:quality",
+        options=(
+            Option("prompt", default="\n", help="text to continue"),
+            Option("max-new-tokens", type="int", default=200, minimum=1, help="tokens to generate"),
+            Option("temperature", type="float", default=0.8, minimum=0, help="sampling temperature; 0 = greedy"),
+            Option("top-k", type="int", default=40, minimum=0, help="sample among the k likeliest tokens; 0 = all"),
+        ),
+        data=("tinyshakespeare",),
+    ),
+    TaskSpec(
+        name="policy",
+        description="play episodes of the graph's gymnasium environment; return statistics",
+        run="zoo.tasks.policy:run",
+        evaluate="zoo.tasks.policy:evaluate",
+        quality="zoo.tasks.policy:quality",
+        options=(
+            Option("render", type="path", metavar="OUT.gif", help="write an animated GIF of the episode"),
+            Option("episodes", type="int", commands=("eval",), minimum=1,
+                   help="evaluation episodes, reset seeds 0..N-1 (default 100)"),
+        ),
+    ),
+)
 
 
-def task_function(task: str, function: str, model: str = "") -> Callable:
-    """`run` or `evaluate` of a task's module."""
-    if task not in TASK_MODULES:
-        raise ZooError(f"`zoo {'eval' if function == 'evaluate' else function}` does not support {task} models such as '{model}' yet")
-    return getattr(importlib.import_module(TASK_MODULES[task]), function)
+@hookimpl
+def register_tasks(register):
+    for task in TASKS:
+        register(task)
+
+
+def task_spec(spec: ModelSpec) -> TaskSpec:
+    """The registered task of a model, or a one-line error naming the fix."""
+    from zoo.api import registry
+
+    tasks = registry().tasks
+    if spec.task not in tasks:
+        raise ZooError(f"model '{spec.name}' is a {spec.task} model, and no installed plugin registers that task "
+                       f"(installed tasks: {', '.join(sorted(tasks)) or 'none'}); install the plugin that provides it")
+    return tasks[spec.task]
+
+
+def task_function(spec: ModelSpec, function: str) -> Callable:
+    """The task's `run` or `evaluate` function for a model."""
+    task = task_spec(spec)
+    path = getattr(task, function)
+    if path is None:
+        command = "eval" if function == "evaluate" else function
+        raise ZooError(f"task '{task.name}' defines no `{function}`, so `zoo {command}` cannot score '{spec.name}'")
+    return import_dotted(path, f"the {function} function of task '{task.name}'")
 
 
 @dataclass(frozen=True)
@@ -51,7 +129,10 @@ class Quality:
 
 
 def quality_function(task: str) -> Callable | None:
-    """The task module's `quality`, or None when the task defines none."""
-    if task not in TASK_MODULES:
+    """The registered task's `quality`, or None when the task defines none or is not installed."""
+    from zoo.api import registry
+
+    spec = registry().tasks.get(task)
+    if spec is None or spec.quality is None:
         return None
-    return getattr(importlib.import_module(TASK_MODULES[task]), "quality", None)
+    return import_dotted(spec.quality, f"the quality function of task '{task}'")

@@ -13,8 +13,9 @@ only about 75 % of the labels.
 
 The metric is label preservation: translate the source domain's test split
 and classify the translations with a classifier trained on the target
-domain. The classifiers (the shipped `cnn` and `cnn:usps`) are loaded
-through the registry and run on the same kind of backend as the translator.
+domain. The model's spec names those classifiers, one per domain, in
+`task_config["judges"]` (registry references); they are loaded through the
+registry and run on the same kind of backend as the translator.
 """
 
 from __future__ import annotations
@@ -42,13 +43,12 @@ class Domain:
     dataset: str
     train_split: str
     test_split: str
-    classifier: str  # registry reference of a classifier trained on this data set
     test_description: str
 
 
 DOMAINS = {
-    "mnist": Domain("mnist", "train", "heldout", "cnn", "the 2,000 held-out MNIST images (index % 5 == 0)"),
-    "usps": Domain("usps", "train", "test", "cnn:usps", "the 2,007 USPS test images"),
+    "mnist": Domain("mnist", "train", "heldout", "the 2,000 held-out MNIST images (index % 5 == 0)"),
+    "usps": Domain("usps", "train", "test", "the 2,007 USPS test images"),
 }
 GRID_PAIRS_PER_ROW = 4
 
@@ -57,6 +57,15 @@ def domain(name: str) -> Domain:
     if name not in DOMAINS:
         raise ZooError(f"unknown translation domain {name!r}; the known ones are {', '.join(DOMAINS)}")
     return DOMAINS[name]
+
+
+def judge(spec: ModelSpec, name: str) -> str:
+    """The classifier trained on domain `name` that judges translations into it, as the spec names it."""
+    judges = spec.task_config.get("judges", {})
+    if name not in judges:
+        raise ZooError(f"model '{spec.name}' names no classifier for the {name} domain; its spec needs "
+                       f"task_config={{'judges': {{'{name}': 'MODEL[:VARIANT]', ...}}}}")
+    return judges[name]
 
 
 def read_domain(data: Path, name: str, split: str, size: int = 32,
@@ -88,20 +97,22 @@ def translate(backend: Backend, images: np.ndarray, chunk: int = 256) -> np.ndar
 
 
 def predictions(classifier: Backend, images: np.ndarray, chunk: int = 500) -> np.ndarray:
-    name = classifier.graph.inputs[0].name
-    logits = [classifier.run({name: images[i : i + chunk]})["logits"] for i in range(0, len(images), chunk)]
+    """Predicted classes: the arg-max of the classifier graph's first output (its logits)."""
+    name, logits_name = classifier.graph.inputs[0].name, classifier.graph.outputs[0].name
+    logits = [classifier.run({name: images[i : i + chunk]})[logits_name] for i in range(0, len(images), chunk)]
     return np.concatenate(logits).argmax(axis=1)
 
 
-def metric_descriptions(source: str, target: str) -> dict[str, str]:
-    a, b = domain(source), domain(target)
+def metric_descriptions(source: str, target: str, classifier: str) -> dict[str, str]:
+    """What `translation_metrics` measures for one direction; `classifier` judges the target domain."""
+    a = domain(source)
     return {
         f"{source}_to_{target}_label_preservation": (
-            f"share of {a.test_description}, translated to {target} style, that {b.classifier} (trained on {target}) "
+            f"share of {a.test_description}, translated to {target} style, that {classifier} (trained on {target}) "
             f"classifies as their true digit"
         ),
         f"{source}_to_{target}_untranslated_accuracy": (
-            f"the baseline: {b.classifier}'s accuracy on the same {source} images untranslated"
+            f"the baseline: {classifier}'s accuracy on the same {source} images untranslated"
         ),
         f"{source}_cycle_l1": (
             f"cycle-reconstruction error: mean |x - {source}({target}(x))| over {a.test_description}, "
@@ -136,7 +147,7 @@ def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quali
     images: the metric reduced precisions must keep. The judge, the target domain's classifier, runs
     on PyTorch whatever backend is being measured."""
     source, target = source_and_target(backend.graph)
-    reference = domain(target).classifier
+    reference = judge(spec, target)
     classifier = open_backend(reference, "torch")
     images, labels = read_domain(Path(options["data"]), source, domain(source).test_split, image_size(backend.graph),
                                  options["examples"])
@@ -167,7 +178,7 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
         if target not in by_source:
             raise ZooError(f"model '{spec.name}' has no graph translating {target} back to {source}, "
                            f"so the cycle error cannot be measured")
-        reference = domain(target).classifier
+        reference = judge(spec, target)
         classifier = open_backend(reference, backend.name)
         metrics.update(translation_metrics(forward, by_source[target], classifier, Path(options["data"])))
     return metrics

@@ -48,6 +48,7 @@ def graphs(config):
         ),
         zoo.GraphSpec(
             name="features",
+            role="features",
             module="zoo.plugins.cnn.model:features_and_logits",
             inputs=(IMAGE,),
             outputs=(

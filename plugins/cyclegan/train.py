@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 import zoo
 from zoo.runtime import TorchBackend, open_backend
-from zoo.tasks.image_translation import DOMAINS, metric_descriptions, read_domain, translation_metrics
+from zoo.tasks.image_translation import DOMAINS, judge, metric_descriptions, read_domain, translation_metrics
 from zoo.plugins.cyclegan.model import CycleGANConfig, PatchDiscriminator, build, init_weights
 
 SIZE = 32
@@ -41,7 +41,7 @@ class CycleGANRecipe(zoo.Recipe):
         "unpaired: domain A = MNIST t10k training split (index % 5 != 0, 8,000 images), domain B = USPS train "
         "(7,291 images, 16x16 resized to MNIST's 20x20 digit box); both zero-padded to 32x32, scaled to [-1, 1]"
     )
-    metric_descriptions = {**metric_descriptions("mnist", "usps"), **metric_descriptions("usps", "mnist")}
+    metric_descriptions = {**metric_descriptions("mnist", "usps", "cnn:usps"), **metric_descriptions("usps", "mnist", "cnn")}
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
@@ -131,7 +131,7 @@ class CycleGANRecipe(zoo.Recipe):
         metrics = {}
         for forward, backward in (("a2b", "b2a"), ("b2a", "a2b")):
             target = backends[forward].graph.postprocessing["translated"]["domain"]
-            classifier = DOMAINS[target].classifier
+            classifier = judge(spec, target)
             metrics.update(translation_metrics(backends[forward], backends[backward],
                                                open_backend(classifier, "torch"),
                                                self.options.data))

@@ -9,6 +9,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="dcgan",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="DCGAN generator (ConvTranspose2d + BatchNorm + ReLU, Tanh) for 32x32 MNIST digits",
             builder="zoo.plugins.dcgan.model:build",
             config={"latent_dim": 100, "base_channels": 64, "image_channels": 1, "image_size": 32},

@@ -6,13 +6,13 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.dcgan.model import DCGANConfig, Discriminator, Generator, init_weights
 
 
 class DCGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    metric_descriptions = generator_metric_descriptions("cnn")
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
@@ -56,5 +56,4 @@ class DCGANRecipe(zoo.Recipe):
 
     def evaluate(self):
         generator = self.networks["generator"].cpu().eval()
-        backend = TorchBackend(generator, self.spec.graph())
-        return generator_metrics(backend, self.options.data)
+        return generator_metrics(TorchBackend(generator, self.spec.graph()), self.options.data, judge=judge(self.spec))

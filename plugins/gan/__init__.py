@@ -9,6 +9,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="gan",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="MLP GAN generator (Linear + BatchNorm + ReLU, Tanh) for 32x32 MNIST digits",
             builder="zoo.plugins.gan.model:build",
             config={"latent_dim": 100, "hidden": [256, 512, 1024], "image_size": 32},

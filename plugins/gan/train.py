@@ -7,13 +7,13 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.gan.model import Discriminator, GANConfig, Generator
 
 
 class GANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    metric_descriptions = generator_metric_descriptions("cnn")
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
@@ -56,5 +56,5 @@ class GANRecipe(zoo.Recipe):
 
     def evaluate(self):
         self.generator.eval()
-        backend = TorchBackend(self.generator.cpu(), self.spec.graph())
-        return generator_metrics(backend, self.options.data)
+        return generator_metrics(TorchBackend(self.generator.cpu(), self.spec.graph()), self.options.data,
+                                 judge=judge(self.spec))

@@ -25,6 +25,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="stylegan",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="StyleGAN2-style generator (mapping network, modulated convs, noise, truncation) for 32x32 MNIST digits",
             builder="zoo.plugins.stylegan.model:build",
             config={"z_dim": 64, "w_dim": 64, "mapping_layers": 4, "channels_4": 128, "channels_8": 128,
@@ -33,6 +34,14 @@ def register_models(register):
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
             trainer="stylegan",
+            options=(
+                zoo.Option("truncation", type="float", input="truncation", minimum=0.0, maximum=1.0,
+                           help="truncation psi: 1 = none, 0 = the average digit"),
+                zoo.Option("style-mix", type="flag",
+                           help="a style-mixing grid: each cell takes its row's coarse styles and its column's fine ones"),
+                zoo.Option("mix-layer", type="int", minimum=0,
+                           help="with --style-mix: the first layer whose w comes from the column (default: half the layers)"),
+            ),
             graphs="zoo.plugins.stylegan:graphs",
         )
     )
@@ -54,6 +63,7 @@ def graphs(config):
         ),
         zoo.GraphSpec(
             name="mapping",
+            role="mapping",
             module="zoo.plugins.stylegan.model:mapping_graph",
             inputs=(z, _TRUNCATION),
             outputs=(zoo.TensorSpec("w", ("batch", config["w_dim"]), description="intermediate latent, truncated"),),
@@ -62,6 +72,7 @@ def graphs(config):
         ),
         zoo.GraphSpec(
             name="synthesis",
+            role="synthesis",
             module="zoo.plugins.stylegan.model:synthesis_graph",
             inputs=(zoo.TensorSpec("ws", ("batch", NUM_WS, config["w_dim"]),
                                    description="one w per layer (repeat one w for a plain sample; mix for style mixing)"),

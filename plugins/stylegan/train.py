@@ -23,12 +23,12 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.stylegan.model import Discriminator, Generator, StyleGANConfig
 
 class StyleGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    metric_descriptions = generator_metric_descriptions("cnn")
     single_process = True
 
     def __init__(self, spec, options):
@@ -117,4 +117,4 @@ class StyleGANRecipe(zoo.Recipe):
         self.generator_ema.eval()
         spec = self.spec
         backend = TorchBackend(self.generator_ema.cpu(), spec.graph())
-        return generator_metrics(backend, self.options.data)
+        return generator_metrics(backend, self.options.data, judge=judge(spec))

@@ -8,6 +8,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="vae",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="VAE (MLP encoder to mu and log-variance, reparameterisation, MLP decoder) for 32x32 MNIST digits",
             builder="zoo.plugins.vae.model:build",
             config={"latent_dim": 16, "hidden": [512, 256], "image_size": 32},
@@ -39,6 +40,7 @@ def graphs(config):
         ),
         zoo.GraphSpec(
             name="encoder",
+            role="encoder",
             module="zoo.plugins.vae.model:encoder_graph",
             inputs=(zoo.TensorSpec("image", image, example="image",
                                    description=f"digit in [-1, 1], MNIST layout zero-padded to {size}x{size}"),),

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, VAE_METRIC_DESCRIPTIONS, generator_metrics, vae_metrics
+from zoo.tasks.image_generation import (VAE_METRIC_DESCRIPTIONS, generator_metric_descriptions, generator_metrics, judge,
+                                        vae_metrics)
 from zoo.plugins.vae.model import VAE, VAEConfig, decoder_graph, encoder_graph
 
 
@@ -21,7 +22,7 @@ def negative_elbo(logits, mu, logvar, images):
 
 class VAERecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = {**GENERATOR_METRIC_DESCRIPTIONS, **VAE_METRIC_DESCRIPTIONS}
+    metric_descriptions = {**generator_metric_descriptions("cnn"), **VAE_METRIC_DESCRIPTIONS}
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
@@ -51,4 +52,5 @@ class VAERecipe(zoo.Recipe):
         spec = self.spec
         decoder = TorchBackend(decoder_graph(model), spec.graph("decoder"))
         encoder = TorchBackend(encoder_graph(model), spec.graph("encoder"))
-        return {**generator_metrics(decoder, self.options.data), **vae_metrics(encoder, decoder, self.options.data)}
+        return {**generator_metrics(decoder, self.options.data, judge=judge(spec)),
+                **vae_metrics(encoder, decoder, self.options.data)}

@@ -10,6 +10,7 @@ def register_models(register):
         zoo.ModelSpec(
             name="vaegan",
             task="image-generation",
+            task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="VAE-GAN: conv VAE whose decoder is a GAN generator, learned feature-space similarity; 32x32 MNIST",
             builder="zoo.plugins.vaegan.model:build",
             config={"latent_dim": 32, "base_channels": 32, "image_channels": 1, "image_size": 32},
@@ -37,6 +38,7 @@ def graphs(config):
         ),
         zoo.GraphSpec(
             name="encoder",
+            role="encoder",
             module="zoo.plugins.vaegan.model:encoder_graph",
             inputs=(zoo.TensorSpec("image", image, example="image",
                                    description=f"grayscale digit in [-1, 1], 28x28 MNIST zero-padded to {size}x{size}"),),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.tasks.image_generation import GENERATOR_METRIC_DESCRIPTIONS, generator_metrics
+from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.vaegan.model import VAEGAN, Discriminator, VAEGANConfig
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -26,7 +26,7 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 
 class VAEGANRecipe(zoo.Recipe):
     data_description = MNIST_TRAINING_32
-    metric_descriptions = GENERATOR_METRIC_DESCRIPTIONS
+    metric_descriptions = generator_metric_descriptions("cnn")
     single_process = True
 
     def __init__(self, spec, options):
@@ -89,4 +89,4 @@ class VAEGANRecipe(zoo.Recipe):
         self.model.eval()
         spec = self.spec
         backend = TorchBackend(self.model.cpu(), spec.graph())
-        return generator_metrics(backend, self.options.data)
+        return generator_metrics(backend, self.options.data, judge=judge(spec))

@@ -58,3 +58,26 @@ def test_a_few_training_steps_give_weights_that_load_and_export(tmp_path):
     weights = testing.train_briefly("denoise-unet", MNIST, tmp_path / "tiny.safetensors", steps=3, limit=64, width=4)
     report = testing.check_model("denoise-unet", tmp_path, weights=weights)
     assert f"weights {weights}" in report.passed
+
+
+def test_the_plugin_registers_its_task():
+    registry = zoo.registry()
+    assert registry.owner("tasks", "denoising") == "denoise-unet"
+    assert zoo.get_spec("denoise-unet").task == "denoising"
+    assert [option.name for option in registry.tasks["denoising"].options] == ["noise-std", "n"]
+
+
+@needs_mnist
+def test_the_denoising_metric_scores_an_identity_as_its_noisy_input():
+    from zoo_denoise_unet.task import denoising_metrics
+
+    class Identity:
+        name = "identity"
+        graph = zoo.get_spec("denoise-unet").graph()
+
+        def run(self, feeds):
+            return {"denoised": feeds["noisy"]}
+
+    metrics = denoising_metrics(Identity(), MNIST.parent, noise_std=0.5, limit=100)
+    assert metrics["heldout_psnr"] == metrics["noisy_psnr"] < 12
+    assert denoising_metrics(Identity(), MNIST.parent, noise_std=0.1, limit=100)["noisy_psnr"] > metrics["noisy_psnr"]

@@ -1,4 +1,5 @@
-"""denoise-unet: a tiny U-Net that removes Gaussian noise from 28x28 digits.
+"""denoise-unet: a tiny U-Net that removes Gaussian noise from 28x28 digits,
+and "denoising", the task that says what `zoo run` and `zoo eval` do with it.
 
 Hook implementations only; this module imports no torch, so `zoo list`
 stays instant.
@@ -14,7 +15,7 @@ def register_models(register):
     register(
         zoo.ModelSpec(
             name="denoise-unet",
-            task="image-to-image",
+            task="denoising",
             description="two-level U-Net (skip connections, GroupNorm) that denoises 28x28 grayscale digits",
             builder="zoo_denoise_unet.model:build",
             config={"channels": 1, "width": 16},
@@ -43,5 +44,24 @@ def register_trainers(register):
             defaults={"epochs": 3, "batch_size": 64, "lr": 1e-3},
             description="MSE between the U-Net's output and the clean digit; inputs get N(0, noise_std) noise (--set noise_std=0.5)",
             hyperparameters=(zoo.Setting("noise_std", 0.5, "standard deviation of the noise added to the inputs"),),
+        )
+    )
+
+
+@zoo.hookimpl
+def register_tasks(register):
+    register(
+        zoo.TaskSpec(
+            name="denoising",
+            description="remove Gaussian noise from digits; PSNR on the held-out MNIST split",
+            run="zoo_denoise_unet.task:run",
+            evaluate="zoo_denoise_unet.task:evaluate",
+            quality="zoo_denoise_unet.task:quality",
+            options=(
+                zoo.Option("noise-std", type="float", default=0.5, commands=("run", "eval"), minimum=0,
+                           help="standard deviation of the Gaussian noise added to the clean digits in [0, 1]"),
+                zoo.Option("n", type="int", default=8, minimum=1, maximum=2000, help="held-out digits to corrupt and denoise"),
+            ),
+            data=("mnist",),
         )
     )
