@@ -65,27 +65,24 @@ def _reject_unknown(parser: argparse.ArgumentParser, argv: list[str], unknown: l
     for `zoo run MODEL` / `zoo eval MODEL`, name the model and where its options are listed."""
     import difflib
 
-    command = getattr(args, "command", None)
-    if command in ("run", "eval") and getattr(args, "model", None):
-        from zoo.api import get_spec
-
-        spec = get_spec(args.model)
-        raise ZooError(f"{spec.name} ({spec.task}) takes no option {unknown[0]}; "
-                       f"`zoo {command} {args.model} --help` lists the options of its task and its own")
-
     command = parser
     for token in argv:
         choices = next((a.choices for a in command._actions if isinstance(a, argparse._SubParsersAction)), {})
         if token in choices:
             command = choices[token]
     flags = [s for action in command._actions for s in action.option_strings if s.startswith("--") or len(s) == 2]
-    message = f"unrecognized arguments: {' '.join(unknown)}"
-    for word in unknown:
-        close = difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.5) if word.startswith("-") else []
-        if close:
-            message += f"; did you mean {close[0]}?"
-            break
-    command.error(message)
+    close = next((match[0] for word in unknown if word.startswith("-")
+                  for match in [difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.65)] if match), None)
+    hint = f"; did you mean {close}?" if close else ""
+    name = getattr(args, "command", None)
+    if name in ("run", "eval") and getattr(args, "model", None):
+        from zoo.api import get_spec
+
+        spec = get_spec(args.model)
+        raise ZooError(f"{spec.name} ({spec.task}) takes no option {unknown[0]}"
+                       + (f" (did you mean {close}?)" if close else "") + "; "
+                       f"`zoo {name} {args.model} --help` lists the options of its task and its own")
+    command.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
 
 
 class ZooParser(OneLineParser):
@@ -755,7 +752,7 @@ def _fixed_inputs(spec, options: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_run(args) -> int:
     from zoo.api import resolve
-    from zoo.tasks import task_function
+    from zoo.tasks import Note, task_function
 
     resolved = resolve(args.model, args.weights)
     spec = resolved.spec
@@ -766,11 +763,12 @@ def cmd_run(args) -> int:
         from zoo.batch import prepare
 
         job = prepare(spec, options)  # checked before an ONNX backend may export
-        print(job.run(_open(args, graph=graph, resolved=resolved)[1]))
+        print(job.run(_open(args, graph=graph, resolved=resolved)[1]), file=sys.stderr)  # the product is the file
         return 0
     run = task_function(spec, "run")
     spec, backend = _open(args, graph=graph, resolved=resolved)
-    print(run(spec, backend, options))
+    result = run(spec, backend, options)
+    print(result, file=sys.stderr if isinstance(result, Note) else sys.stdout)
     return 0
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zoo.api import ResolvedModel, configuration, load, registry, resolve
-from zoo.bundles import BUNDLE_FORMAT
 from zoo.errors import UnavailableError, UnknownNameError, ZooError
 from zoo.files import atomic_directory, ensure_writable_dir, file_lock
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
@@ -162,7 +161,7 @@ def export_model(
     sha256 = resolved.sha256
     bundle = out / bundle_name(spec, resolved.variant)
     from zoo import __version__
-    from zoo.bundles import is_bundle_of
+    from zoo.bundles import BUNDLE_FORMAT, is_bundle_of  # here, not at the top: zoo.bundles imports numpy
 
     def previous_bundle(path: Path) -> bool:
         return is_bundle_of(path, spec.name, resolved.variant)

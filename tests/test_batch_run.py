@@ -52,7 +52,7 @@ def test_predictions_match_single_picture_runs_and_labels(digits, cache, tmp_pat
     out = tmp_path / "results"
     result = run_batch(folder, out, cache, "--batch-size", "5")
     assert result.returncode == 0, result.stderr
-    assert f"{DIGITS} images" in result.stdout
+    assert f"{DIGITS} images" in result.stderr and result.stdout == ""
     records = read_predictions(out)
     assert [r["file"] for r in records] == sorted(truth, key=lambda name: ("/" in name, name))
     assert sum(r["prediction"] == truth[r["file"]] for r in records) >= DIGITS - 1

@@ -129,6 +129,12 @@ def test_translation_metrics_on_a_handful_of_images():
     assert (image_translation.predictions(classifier, images) == usps_labels).mean() >= 0.9
 
 
+def test_the_manifest_names_the_usps_resampling_filter():
+    spec = zoo.get_spec("cyclegan").with_config()
+    assert "bilinear" in spec.graph("b2a").preprocessing["image"]["resampling"].lower()
+    assert "bilinear" in spec.graph("a2b").postprocessing["translated"]["resampling"].lower()
+
+
 def test_export_parity_of_both_directions_with_dynamic_size(tiny_cyclegan, tmp_path):
     import onnxruntime as ort
 
@@ -152,11 +158,11 @@ def test_run_translates_a_picture_and_writes_a_grid(tiny_cyclegan, tmp_path):
     result = zoo_cli("run", "cyclegan", "--weights", tiny_cyclegan, "--direction", "b2a", "--image", picture,
                      "-o", tmp_path / "out.png")
     assert result.returncode == 0, result.stderr
-    assert "from usps to mnist" in result.stdout and Image.open(tmp_path / "out.png").size[0] > 32
+    assert "from usps to mnist" in result.stderr and Image.open(tmp_path / "out.png").size[0] > 32
     result = zoo_cli("run", "cyclegan", "--weights", tiny_cyclegan, "--n", "6", "-o", tmp_path / "grid.png",
                      env={"ZOO_DATA_ROOT": str(DATA)})
     assert result.returncode == 0, result.stderr
-    assert "6 mnist test images" in result.stdout
+    assert "6 mnist test images" in result.stderr
     # 2 rows of 4 pairs: 8 cells of 32 px and 2 px padding, doubled.
     assert Image.open(tmp_path / "grid.png").size == (2 * (8 * 34 + 2), 2 * (2 * 34 + 2))
     result = zoo_cli("run", "cyclegan", "--weights", tiny_cyclegan, "--direction", "sideways", "-o", tmp_path / "x.png")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 import zoo
-from conftest import DATA, MNIST, needs_data, zoo_cli
+from conftest import DATA, needs_data, zoo_cli
 from zoo.cli import main
 from zoo.errors import PluginError
 
@@ -78,10 +78,10 @@ def test_a_failing_graph_function_is_one_line_naming_it(plugin_dir):
         zoo.get_spec("broken").with_config()
 
 
-def _round_trip(capsys, tmp_path, model, train_args, data, run_args):
+def _round_trip(capsys, tmp_path, model, train_args, run_args):
     """train -> eval -> export -> run --backend onnx on the trained file; return the bundle's manifest."""
     weights = tmp_path / "w.safetensors"
-    assert main(["train", model, "--data", str(data), "--out", str(weights), *train_args]) == 0
+    assert main(["train", model, "--data", str(DATA), "--out", str(weights), *train_args]) == 0
     assert main(["eval", model, "--weights", str(weights), "--data", str(DATA), "--backend", "onnx"]) == 0
     assert main(["export", model, "--weights", str(weights), "-o", str(tmp_path / "out")]) == 0
     assert main(["run", model, "--backend", "onnx", "--weights", str(weights), *run_args]) == 0
@@ -92,7 +92,7 @@ def _round_trip(capsys, tmp_path, model, train_args, data, run_args):
 @needs_data
 def test_dcgan_with_a_smaller_latent_round_trips(capsys, tmp_path):
     manifest = _round_trip(capsys, tmp_path, "dcgan", ["--set", "latent_dim=16", "--set", "base_channels=8",
-                                                       "--max-steps", "20", "--limit", "64", "--batch-size", "16"], MNIST,
+                                                       "--max-steps", "20", "--limit", "64", "--batch-size", "16"],
                            ["--n", "4", "-o", str(tmp_path / "run.png")])
     assert manifest["model_config"]["latent_dim"] == 16
     assert manifest["graphs"]["model"]["inputs"][0]["shape"] == ["batch", 16]
@@ -108,7 +108,7 @@ def test_cnn_with_another_width_round_trips(capsys, tmp_path):
     for index in range(3):
         Image.new("L", (28, 28), 40 * index).save(digits / f"{index}.png")
     manifest = _round_trip(capsys, tmp_path, "cnn", ["--set", "channels=[4,8]", "--set", "hidden=24",
-                                                     "--max-steps", "2", "--limit", "32", "--batch-size", "16"], MNIST,
+                                                     "--max-steps", "2", "--limit", "32", "--batch-size", "16"],
                            ["--input-dir", str(digits), "-o", str(tmp_path / "predictions")])
     assert len((tmp_path / "predictions" / "predictions.jsonl").read_text().splitlines()) == 3
     assert manifest["model_config"]["hidden"] == 24
@@ -121,7 +121,7 @@ def test_a_two_layer_gpt2_round_trips(capsys, tmp_path):
     settings = {"n_layer": 2, "n_head": 2, "n_embd": 32, "vocab_size": 300, "block_size": 32, "block": 32}
     flags = [part for key, value in settings.items() for part in ("--set", f"{key}={value}")]
     manifest = _round_trip(capsys, tmp_path, "gpt2", [*flags, "--max-steps", "2", "--limit", "3000",
-                                                      "--batch-size", "2"], SHAKESPEARE, ["--max-new-tokens", "8"])
+                                                      "--batch-size", "2"], ["--max-new-tokens", "8"])
     inputs = manifest["graphs"]["decoder"]["inputs"]
     assert manifest["model_config"]["n_layer"] == 2
     assert [t["name"] for t in inputs] == ["input_ids"] + [f"past_key_values.{i}.{kind}" for i in range(2)

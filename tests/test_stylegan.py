@@ -142,10 +142,10 @@ def test_run_with_truncation_and_style_mix(tiny_stylegan, tmp_path):
 
     result = zoo_cli("run", "stylegan", "--weights", tiny_stylegan, "--truncation", "0.7", "--n", "16", "-o", tmp_path / "t.png")
     assert result.returncode == 0, result.stderr
-    assert "truncation 0.7" in result.stdout and Image.open(tmp_path / "t.png").size[0] > 32
+    assert "truncation 0.7" in result.stderr and Image.open(tmp_path / "t.png").size[0] > 32
     result = zoo_cli("run", "stylegan", "--weights", tiny_stylegan, "--style-mix", "--n", "16", "-o", tmp_path / "m.png")
     assert result.returncode == 0, result.stderr
-    assert "3x3 style-mixing grid" in result.stdout
+    assert "3x3 style-mixing grid" in result.stderr
     assert_clean_error(zoo_cli("run", "stylegan", "--weights", tiny_stylegan, "--style-mix", "--mix-layer", "9"),
                        "--mix-layer 9")
 

@@ -102,7 +102,7 @@ def test_one_cli_training_step_and_export_parity(tiny_vaegan, tmp_path):
 def test_run_samples_from_the_decoder(tiny_vaegan, tmp_path):
     result = zoo_cli("run", "vaegan", "--weights", tiny_vaegan, "--n", "9", "-o", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr
-    assert "9 samples" in result.stdout and (tmp_path / "s.png").is_file()
+    assert "9 samples" in result.stderr and (tmp_path / "s.png").is_file()
 
 
 def test_data_parallel_training_is_refused_clearly(tmp_path):

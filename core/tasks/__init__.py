@@ -85,6 +85,11 @@ TASKS = (
 )
 
 
+class Note(str):
+    """What a run wrote where (a picture, a grid): `zoo run` prints it on stderr and keeps stdout for the
+    product itself (generated text, class probabilities, an episode's return)."""
+
+
 @hookimpl
 def register_tasks(register):
     for task in TASKS:

@@ -24,7 +24,7 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.runtime import Backend
 from zoo.specs import ModelSpec
-from zoo.tasks import Quality
+from zoo.tasks import Note, Quality
 from zoo.text import METRIC_DESCRIPTIONS, Tokenizer, bits_per_char, load_tokenizer, read_text, tokenizer_path
 from zoo.tensors import concrete_shape
 
@@ -252,7 +252,7 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     streamer = _Streamer(tokenizer, prompt)
     tokens = generate(backend, prompt, options.get("max_new_tokens", 200), options.get("temperature", 0.8),
                       options.get("top_k", 40), options.get("seed", 0), on_token=streamer)
-    return f"\n[{tokens.shape[1]} tokens from {spec.name} ({backend.name}, seed {options.get('seed', 0)})]"
+    return Note(f"\n[{tokens.shape[1]} tokens from {spec.name} ({backend.name}, seed {options.get('seed', 0)})]")
 
 
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:

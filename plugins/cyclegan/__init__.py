@@ -6,6 +6,8 @@ import zoo
 # translation changes strokes and style, not the digit's size or position.
 FRAMES = {"mnist": "the 28x28 MNIST image zero-padded to 32x32",
           "usps": "the 16x16 USPS image resized to MNIST's 20x20 digit box, zero-padded to 32x32"}
+# How the USPS frame is resampled; a consumer needs it to reproduce the frame exactly.
+RESAMPLING = {"usps": "bilinear (Pillow Image.BILINEAR, 16x16 -> 20x20, on uint8 grey levels)"}
 
 
 def graphs(config):
@@ -25,9 +27,12 @@ def _graph(config: dict, name: str, source: str, target: str) -> zoo.GraphSpec:
         example_axes={"height": 32, "width": 32},
         axis_ranges={"height": (16, 32, 64), "width": (16, 32, 64)},  # engine profiles: multiples of 4 around 32
         preprocessing={"image": {"domain": source, "layout": "NCHW", "size": 32, "frame": FRAMES[source],
+                                 **({"resampling": RESAMPLING[source]} if source in RESAMPLING else {}),
                                  "range": [-1.0, 1.0], "from_uint8": "x / 127.5 - 1", "foreground": "white on black",
                                  "height_width": "any multiple of 4; trained at 32x32"}},
-        postprocessing={"translated": {"domain": target, "frame": FRAMES[target], "range": [-1.0, 1.0],
+        postprocessing={"translated": {"domain": target, "frame": FRAMES[target],
+                                       **({"resampling": RESAMPLING[target]} if target in RESAMPLING else {}),
+                                       "range": [-1.0, 1.0],
                                        "to_uint8": "(x + 1) * 127.5"}},
         description=f"{source} -> {target} style",
     )
