@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
 from zoo.specs import GraphSpec, TensorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BUNDLE_FORMAT = "aigc-zoo-bundle/1"  # model.json's "format"
 
@@ -128,6 +129,8 @@ class BundleRunner:
         self.backend = OnnxBackend(graph_path(bundle, manifest, self.graph.name), self.graph, backend, threads=threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np  # inside: `import zoo` (which imports this module) stays free of numpy
+
         feeds = {t.name: np.asarray(np.stack(batch[t.name]) if batch[t.name].dtype == object else batch[t.name], dtype=t.dtype)
                  for t in self.graph.inputs}
         return {**batch, **self.backend.run(feeds)}
@@ -145,6 +148,8 @@ class SeededInputs:
         self.graph, _ = graph_from_manifest(read_manifest(Path(bundle)), graph)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         from zoo.tensors import example_inputs
 
         rows = [example_inputs(self.graph, 1, seed=int(i)) for i in batch["id"]]
