@@ -217,6 +217,11 @@ def test_resume_from_a_plain_weights_file(box, tmp_path):
             says=("not a training checkpoint", "without --resume"))
 
 
+def test_resume_from_a_pickled_checkpoint(box, tmp_path):
+    (tmp_path / "w.ckpt.safetensors").write_bytes(b"PK\x03\x04" + b"\0" * 64)  # read by the header reader alone
+    box.zoo("train", "dcgan", "--resume", "--out", "w.safetensors", "--data", "no-data", says=("is a PyTorch pickle",))
+
+
 def test_resume_without_a_checkpoint(box):
     box.zoo("train", "dcgan", "--resume", "--out", "w.safetensors", "--data", "no-data", says=("no checkpoint",))
 
@@ -286,8 +291,8 @@ def test_values_refused_at_parse_time(box, argv, fragment):
 
 
 def test_run_output_naming_an_existing_folder(box, tmp_path):
-    (tmp_path / "samples").mkdir()
-    box.zoo("run", "dcgan", "--n", "4", "-o", "samples", says=("is a folder", "name the file"))
+    (tmp_path / "samples.png").mkdir()
+    box.zoo("run", "dcgan", "--n", "4", "-o", "samples.png", says=("is a folder", "name the file"))
 
 
 def test_train_output_must_be_safetensors(box):
