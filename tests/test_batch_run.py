@@ -59,7 +59,7 @@ def test_predictions_match_single_picture_runs_and_labels(digits, cache, tmp_pat
 
     # Each line says what `zoo run cnn --image FILE` says about that file (the CLI for two, its function for all).
     monkeypatch.setenv("ZOO_CACHE_DIR", str(cache))
-    spec = zoo.get_spec("cnn")
+    spec = zoo.resolve("cnn").spec
     backend = open_backend(spec, "onnx")
     for record in records:
         single = image_classification.run(spec, backend, {"image": str(folder / record["file"])}).splitlines()[1:]
@@ -84,7 +84,7 @@ class RecordingBackend:
 def test_inputs_stream_in_fixed_size_batches(digits, cache, tmp_path, monkeypatch):
     folder, _ = digits
     monkeypatch.setenv("ZOO_CACHE_DIR", str(cache))
-    spec = zoo.get_spec("cnn")
+    spec = zoo.resolve("cnn").spec
     job = prepare(spec, {"input_dir": folder, "output": tmp_path / "out", "batch_size": 8})
     backend = RecordingBackend(open_backend(spec, "onnx"))
     assert "23 images" in job.run(backend, progress=False)

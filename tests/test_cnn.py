@@ -106,4 +106,4 @@ def test_usps_is_brought_into_the_mnist_layout():
     assert images.shape == (2007, 1, 32, 32) and images.min() >= -1 and images.max() <= 1
     # The digit sits in the central 20x20 box, like MNIST's; the border is background.
     assert np.all(images[:, :, :6, :] == -1) and np.all(images[:, :, 26:, :] == -1)
-    assert_clean_error(zoo_cli("eval", "cnn", "--data", "/nonexistent"), "no MNIST files")
+    assert_clean_error(zoo_cli("eval", "cnn", "--data", "/nonexistent"), "no mnist data under the data root")

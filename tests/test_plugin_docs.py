@@ -26,9 +26,9 @@ def section(title: str) -> str:
 
 
 def test_the_hooks_are_found():
-    assert HOOKS == ["register_exporters", "register_models", "register_trainers"]
+    assert HOOKS == ["register_exporters", "register_models", "register_tasks", "register_trainers"]
     assert {cls.__name__ for cls in SPEC_CLASSES} >= {"ModelSpec", "GraphSpec", "TensorSpec", "WeightsSpec",
-                                                       "TrainerSpec", "ExporterSpec"}
+                                                       "TrainerSpec", "ExporterSpec", "TaskSpec"}
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -51,7 +51,7 @@ def test_metrics_log_is_json_lines(tiny_weights):
 
 
 def test_bad_training_input_is_a_clear_error(tmp_path):
-    assert_clean_error(zoo_cli("train", "dcgan", "--data", tmp_path, "--out", tmp_path / "w.safetensors"), "no MNIST files")
+    assert_clean_error(zoo_cli("train", "dcgan", "--data", tmp_path, "--out", tmp_path / "w.safetensors"), "no mnist data under the data root")
     assert_clean_error(_train(tmp_path / "w.pt"), "must end in .safetensors")
     assert_clean_error(_train(tmp_path / "fresh.safetensors", "--resume"), "no checkpoint")
     assert not (tmp_path / "w.safetensors").exists()
