@@ -171,7 +171,7 @@ def test_hub_reference_runs_evaluates_and_benchmarks_from_the_cli(tmp_path):
         result = zoo_cli("run", "gpt2", "--weights", weights, "--prompt", "ROMEO: But soft", "--max-new-tokens", "12",
                          "--temperature", "0", "--backend", backend, env=env)
         assert result.returncode == 0, result.stderr
-        assert f"[12 tokens from gpt2 ({backend}" in result.stdout
+        assert f"[12 tokens from gpt2 ({backend}" in result.stderr  # the text alone goes to stdout
         outputs.append(result.stdout.split("\n[")[0])
     assert outputs[0] == outputs[1] and outputs[0].startswith("ROMEO: But soft")
 
