@@ -29,6 +29,7 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.files import atomic_file, check_regular_file, ensure_writable_dir
 from zoo.specs import GraphSpec, ModelSpec, import_dotted
+from zoo.tasks import RunResult
 
 OUTPUT_NAME = "predictions.jsonl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -95,7 +96,7 @@ class BatchJob:
     def output(self) -> Path:
         return self.out_dir / OUTPUT_NAME
 
-    def run(self, backend, progress: bool = True) -> str:
+    def run(self, backend, progress: bool = True) -> RunResult:
         from tqdm import tqdm
 
         started = time.perf_counter()
@@ -111,9 +112,12 @@ class BatchJob:
                     handle.write(json.dumps({"file": path.relative_to(self.input_dir).as_posix(), **record}) + "\n")
                 bar.update(len(paths))
         seconds = time.perf_counter() - started
-        return (
-            f"wrote {self.output}: {self.count} {self.task.kind} in {seconds:.1f} s "
-            f"({self.count / seconds:.0f} {self.task.kind}/s, batches of {self.batch_size}, {backend.name})"
+        rate = self.count / seconds
+        return RunResult(  # the product is the file
+            data={"file": str(self.output), "inputs": self.count, "seconds": round(seconds, 3),
+                  "per_second": round(rate, 1), "batch_size": self.batch_size},
+            note=f"wrote {self.output}: {self.count} {self.task.kind} in {seconds:.1f} s "
+                 f"({rate:.0f} {self.task.kind}/s, batches of {self.batch_size}, {backend.name})",
         )
 
 

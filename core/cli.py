@@ -241,6 +241,8 @@ def build_parser(target_flags: bool = False, argv: list[str] | None = None) -> a
                    help="batch mode: every input file under DIR (pictures for classifiers); -o names the folder "
                         "that receives predictions.jsonl")
     p.add_argument("--batch-size", type=positive_int, default=64, help="with --input-dir: files per backend call (default 64)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object on stdout (generated text, classes, files written)")
     if model and argv[0] == "run":
         _add_model_options(p, "run", model)
     p.set_defaults(handler=cmd_run, command="run")
@@ -752,7 +754,7 @@ def _fixed_inputs(spec, options: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_run(args) -> int:
     from zoo.api import resolve
-    from zoo.tasks import Note, task_function
+    from zoo.tasks import RunResult, task_function
 
     resolved = resolve(args.model, args.weights)
     spec = resolved.spec
@@ -763,12 +765,18 @@ def cmd_run(args) -> int:
         from zoo.batch import prepare
 
         job = prepare(spec, options)  # checked before an ONNX backend may export
-        print(job.run(_open(args, graph=graph, resolved=resolved)[1]), file=sys.stderr)  # the product is the file
-        return 0
-    run = task_function(spec, "run")
-    spec, backend = _open(args, graph=graph, resolved=resolved)
-    result = run(spec, backend, options)
-    print(result, file=sys.stderr if isinstance(result, Note) else sys.stdout)
+        backend = _open(args, graph=graph, resolved=resolved)[1]
+        result = job.run(backend)
+    else:
+        run = task_function(spec, "run")
+        spec, backend = _open(args, graph=graph, resolved=resolved)
+        result = RunResult.of(run(spec, backend, options))
+    if args.json:
+        print(json.dumps({"model": args.model, "backend": backend.name, **result.data}, indent=2, default=str))
+    elif result.product:
+        print(result.product)
+    if result.note:
+        print(result.note.strip() if args.json else result.note, file=sys.stderr)
     return 0
 
 

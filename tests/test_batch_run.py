@@ -62,7 +62,7 @@ def test_predictions_match_single_picture_runs_and_labels(digits, cache, tmp_pat
     spec = zoo.resolve("cnn").spec
     backend = open_backend(spec, "onnx")
     for record in records:
-        single = image_classification.run(spec, backend, {"image": str(folder / record["file"])}).splitlines()[1:]
+        single = image_classification.run(spec, backend, {"image": str(folder / record["file"])}).product.splitlines()[1:]
         assert [line.split() for line in single] == [[str(t["label"]), f"{t['probability']:.4f}"] for t in record["top"]]
     for record in records[:2]:
         cli = zoo_cli("run", "cnn", "--backend", "onnx", "--image", folder / record["file"], env={"ZOO_CACHE_DIR": str(cache)})
@@ -87,7 +87,8 @@ def test_inputs_stream_in_fixed_size_batches(digits, cache, tmp_path, monkeypatc
     spec = zoo.resolve("cnn").spec
     job = prepare(spec, {"input_dir": folder, "output": tmp_path / "out", "batch_size": 8})
     backend = RecordingBackend(open_backend(spec, "onnx"))
-    assert "23 images" in job.run(backend, progress=False)
+    result = job.run(backend, progress=False)
+    assert "23 images" in result.note and result.data["inputs"] == 23
     assert backend.sizes == [8, 8, 7]
     assert len(read_predictions(tmp_path / "out")) == DIGITS
 

@@ -2,8 +2,8 @@
 
 Each task is a `zoo.TaskSpec` registered through the `register_tasks` hook
 by this module, the `tasks` plugin, exactly as a third-party task would be.
-One module per task defines `run(spec, backend, options) -> str` (the line
-to print), `evaluate(spec, backend, options) -> dict` (metrics) and
+One module per task defines `run(spec, backend, options) -> RunResult` (what
+`zoo run` prints, for people and for `--json`), `evaluate(spec, backend, options) -> dict` (metrics) and
 `quality(spec, backend, options) -> Quality`: one headline task metric on
 `options["examples"]` examples read from `options["data"]`, which validates
 reduced-precision exports (fp16, int8) by the task's own measure rather
@@ -14,8 +14,8 @@ ONNX path never imports torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
@@ -85,9 +85,21 @@ TASKS = (
 )
 
 
-class Note(str):
-    """What a run wrote where (a picture, a grid): `zoo run` prints it on stderr and keeps stdout for the
-    product itself (generated text, class probabilities, an episode's return)."""
+@dataclass(frozen=True)
+class RunResult:
+    """What a task's `run` produced. `product` is printed on stdout (generated text, class probabilities, an
+    episode's return) and `note` on stderr (what was written where), so that `zoo run ... > file` captures the
+    product alone; `data` is what `zoo run --json` prints instead, as one JSON object (the command adds
+    `model` and `backend`). A `run` may also return a plain string: it is the product."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    product: str = ""
+    note: str = ""
+
+    @classmethod
+    def of(cls, returned: "RunResult | str") -> "RunResult":
+        """A task's return value as a RunResult (a plain string is the product)."""
+        return returned if isinstance(returned, RunResult) else cls(data={"text": str(returned)}, product=str(returned))
 
 
 @hookimpl

@@ -13,7 +13,7 @@ from zoo.data import pad_to, read_digits
 from zoo.errors import ZooError
 from zoo.runtime import Backend
 from zoo.specs import ModelSpec
-from zoo.tasks import Quality
+from zoo.tasks import Quality, RunResult
 from zoo.weights import split_reference, variant_spec
 
 DEFAULT_EVALUATION = ("mnist/heldout",)
@@ -99,7 +99,7 @@ def class_labels(spec: ModelSpec, count: int) -> list:
     return spec.graph().postprocessing.get("logits", {}).get("labels", list(range(count)))
 
 
-def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> RunResult:
     if not options.get("image"):
         raise ZooError(f"`zoo run {spec.name}` classifies a picture: pass --image digit.png")
     size = backend.graph.inputs[0].shape[-1]
@@ -108,7 +108,8 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     top = np.argsort(-probabilities)[:TOP_CLASSES]
     lines = [f"{options['image']} ({spec.name}, {backend.name}):"]
     lines += [f"  {labels[i]}  {probabilities[i]:.4f}" for i in top]
-    return "\n".join(lines)
+    ranked = [{"label": labels[i], "probability": float(probabilities[i])} for i in top]
+    return RunResult(data={"image": str(options["image"]), "top": ranked}, product="\n".join(lines))
 
 
 def _batch_picture(path: Path, graph) -> np.ndarray:

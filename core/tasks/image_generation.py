@@ -21,7 +21,7 @@ from zoo.images import save_grid, to_uint8
 from zoo.metrics import class_coverage, frechet_distance, pooled_pixels, precision_recall
 from zoo.runtime import Backend, open_backend
 from zoo.specs import GraphSpec, ModelSpec
-from zoo.tasks import Note, Quality
+from zoo.tasks import Quality, RunResult
 from zoo.tensors import fixed_or_default, run_inputs
 
 EVAL_SAMPLES = 2000
@@ -251,7 +251,7 @@ def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quali
     return Quality("heldout_fd_pix8", value, higher_is_better=False, examples=count, description=description)
 
 
-def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> RunResult:
     inputs = options.get("inputs") or {}
     if options.get("style_mix"):
         images, message = style_mixing_grid(spec, backend, options)
@@ -262,8 +262,12 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         message = f"{len(images)} samples"
     value_range = tuple(spec.graph().postprocessing.get(spec.graph().outputs[0].name, {}).get("range", (-1.0, 1.0)))
     path = save_grid(to_uint8(images, value_range), Path(options["output"] or f"{spec.name}-samples.png"), columns)
-    details = ", ".join([f"seed {options['seed']}", *describe_fixed(backend.graph, inputs)])
-    return Note(f"wrote {message} from {spec.name} ({backend.name}, {details}) to {path}")
+    fixed = describe_fixed(backend.graph, inputs)
+    details = ", ".join([f"seed {options['seed']}", *fixed])
+    return RunResult(
+        data={"file": str(path), "samples": len(images), "seed": options["seed"], "fixed_inputs": fixed},
+        note=f"wrote {message} from {spec.name} ({backend.name}, {details}) to {path}",
+    )
 
 
 def describe_fixed(graph: GraphSpec, inputs: dict[str, np.ndarray]) -> list[str]:

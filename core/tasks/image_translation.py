@@ -31,7 +31,7 @@ from zoo.errors import ZooError
 from zoo.images import save_grid, to_uint8
 from zoo.runtime import Backend, open_backend
 from zoo.specs import GraphSpec, ModelSpec
-from zoo.tasks import Note, Quality
+from zoo.tasks import Quality, RunResult
 from zoo.tasks.image_classification import load_picture
 from zoo.tensors import concrete_shape
 
@@ -184,7 +184,7 @@ def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict
     return metrics
 
 
-def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> RunResult:
     """Translate `--image` (writes the translation), or `--n` test images of the source domain
     (writes a grid of inputs, each beside its translation)."""
     graph = backend.graph
@@ -194,7 +194,10 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         image = load_picture(Path(options["image"]), size)  # the classifiers' reader: the same layout
         path = Path(options.get("output") or f"{spec.name}-{graph.name}.png")
         save_grid(to_uint8(translate(backend, image)), path, columns=1)
-        return Note(f"translated {options['image']} from {source} to {target} style ({spec.name} {graph.name}, {backend.name}): {path}")
+        return RunResult(
+            data={"file": str(path), "image": str(options["image"]), "source": source, "target": target, "graph": graph.name},
+            note=f"translated {options['image']} from {source} to {target} style ({spec.name} {graph.name}, {backend.name}): {path}",
+        )
     from zoo.data import data_root
 
     data = data_root(options.get("data"))
@@ -207,5 +210,10 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     pairs = np.stack([inputs, translate(backend, inputs)], axis=1).reshape(-1, *inputs.shape[1:])
     path = Path(options.get("output") or f"{spec.name}-{graph.name}.png")
     save_grid(to_uint8(pairs), path, columns=2 * min(GRID_PAIRS_PER_ROW, count))
-    return Note(f"wrote {count} {source} test images (seed {options.get('seed') or 0}), each beside its {target}-style "
-            f"translation ({spec.name} {graph.name}, {backend.name}), to {path}")
+    seed = options.get("seed") or 0
+    return RunResult(
+        data={"file": str(path), "images": count, "seed": seed, "source": source, "target": target, "graph": graph.name,
+              "test_indices": np.sort(chosen).tolist()},
+        note=f"wrote {count} {source} test images (seed {seed}), each beside its {target}-style "
+             f"translation ({spec.name} {graph.name}, {backend.name}), to {path}",
+    )

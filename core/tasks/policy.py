@@ -19,7 +19,7 @@ import numpy as np
 from zoo.errors import UnavailableError, ZooError
 from zoo.runtime import Backend
 from zoo.specs import GraphSpec, ModelSpec
-from zoo.tasks import Quality
+from zoo.tasks import Quality, RunResult
 
 EVAL_EPISODES = 100
 QUALITY_EPISODES = 20  # at most this many episodes validate a reduced-precision export: a good policy plays 500 steps each
@@ -141,14 +141,15 @@ def save_gif(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     return Path(path)
 
 
-def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> RunResult:
     seed = options.get("seed", 0)
     render = options.get("render")
     if not render:
         env = make_environment(backend.graph)
         total, steps = play_episode(backend, env, seed)
         env.close()
-        return f"{spec.name} ({backend.name}), episode seed {seed}: return {total:g} in {steps} steps"
+        return RunResult(data={"seed": seed, "return": float(total), "steps": steps},
+                         product=f"{spec.name} ({backend.name}), episode seed {seed}: return {total:g} in {steps} steps")
     if Path(render).suffix.lower() != ".gif":
         raise ZooError(f"--render {render} must end in .gif")
     import importlib.util
@@ -168,7 +169,11 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
         env.close()
     fps = int(env.metadata.get("render_fps", 50))
     path = save_gif(frames, Path(render), fps)
-    return f"{spec.name} ({backend.name}), episode seed {seed}: return {total:g} in {steps} steps; wrote {len(frames)} frames to {path}"
+    return RunResult(
+        data={"seed": seed, "return": float(total), "steps": steps, "file": str(path), "frames": len(frames)},
+        product=f"{spec.name} ({backend.name}), episode seed {seed}: return {total:g} in {steps} steps",
+        note=f"wrote {len(frames)} frames to {path}",
+    )
 
 
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:

@@ -24,7 +24,7 @@ import numpy as np
 from zoo.errors import ZooError
 from zoo.runtime import Backend
 from zoo.specs import ModelSpec
-from zoo.tasks import Note, Quality
+from zoo.tasks import Quality, RunResult
 from zoo.text import METRIC_DESCRIPTIONS, Tokenizer, bits_per_char, load_tokenizer, read_text, tokenizer_path
 from zoo.tensors import concrete_shape
 
@@ -257,7 +257,8 @@ class _Streamer:
             self.printed = len(text)
 
 
-def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
+def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> RunResult:
+    """Continue the prompt, printing the text as it is generated (with `--json`: once, as JSON)."""
     if options.get("max_new_tokens", 200) < 0:
         raise ZooError(f"--max-new-tokens {options['max_new_tokens']} is negative; pass 0 or more")
     if options.get("temperature", 0.8) < 0:
@@ -274,10 +275,16 @@ def run(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> str:
     note = context_note(backend, len(prompt), options.get("max_new_tokens", 200))
     if note:
         print(f"zoo: note: {note}", file=sys.stderr)
-    streamer = _Streamer(tokenizer, prompt)
+    streamer = None if options.get("json") else _Streamer(tokenizer, prompt)
+    seed = options.get("seed", 0)
     tokens = generate(backend, prompt, options.get("max_new_tokens", 200), options.get("temperature", 0.8),
-                      options.get("top_k", 40), options.get("seed", 0), on_token=streamer)
-    return Note(f"\n[{tokens.shape[1]} tokens from {spec.name} ({backend.name}, seed {options.get('seed', 0)})]")
+                      options.get("top_k", 40), seed, on_token=streamer)
+    generated = [int(token) for token in tokens[0]]
+    return RunResult(
+        data={"prompt": text, "text": tokenizer.decode(generated), "prompt_tokens": len(prompt),
+              "new_tokens": len(generated), "seed": seed},
+        note=f"\n[{tokens.shape[1]} tokens from {spec.name} ({backend.name}, seed {seed})]",
+    )
 
 
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
