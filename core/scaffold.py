@@ -64,7 +64,7 @@ def register_models(register):
     register(
         zoo.ModelSpec(
             name="$name",
-            task="image-to-image",
+            task="image-reconstruction",
             description="convolutional autoencoder for 28x28 grayscale images",
             builder="$package.model:build",
             config={"channels": 1, "width": 16},
@@ -260,6 +260,8 @@ and the signature in `$package/__init__.py`.
     pytest                      # conformance kit: spec, build, forward, ONNX export
     zoo train $name --data DIR --out $package/weights/default.safetensors   # DIR holds mnist/
     zoo info $name              # the card: data, command, wall time, metrics
+    zoo run $name -o reconstructions.png    # held-out digits beside their reconstructions
+    zoo eval $name              # held-out mean squared error (the image-reconstruction task)
     zoo export $name --target onnx -o out/
 
 Before training, export random weights to try the pipeline:

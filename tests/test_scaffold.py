@@ -48,7 +48,7 @@ def installed_plugin(tmp_path_factory):
 def test_zoo_list_shows_the_new_model_at_once(installed_plugin):
     _, env = installed_plugin
     rows = {row["name"]: row for row in json.loads(zoo_cli("list", "--json", env=env).stdout)}
-    assert rows["my-model"]["task"] == "image-to-image" and rows["my-model"]["plugin"] == "my-model"
+    assert rows["my-model"]["task"] == "image-reconstruction" and rows["my-model"]["plugin"] == "my-model"
     plugins = {p["name"]: p for p in json.loads(zoo_cli("plugins", "--json", env=env).stdout)}
     assert plugins["my-model"]["distribution"] == "zoo-my-model" and plugins["my-model"]["errors"] == []
     assert plugins["my-model"]["hooks"] == ["register_models", "register_trainers"]
@@ -82,3 +82,13 @@ def test_train_then_export_without_flags(installed_plugin, tmp_path):
     manifest = json.loads((tmp_path / "my-model" / "model.json").read_text())
     assert manifest["weights_sha256"] == card["sha256"]
     assert_bundle_reproduces_pytorch(tmp_path / "my-model")
+
+    # The built-in task of the scaffold's autoencoder runs and scores it on both backends, with no code of its own.
+    for backend in ("torch", "onnx"):
+        ran = zoo_cli("run", "my-model", "--backend", backend, "--n", "4", "-o", tmp_path / f"{backend}.png", "--json",
+                      env={**env, "ZOO_CACHE_DIR": str(tmp_path / "cache"), "ZOO_DATA": str(MNIST.parent)})
+        assert ran.returncode == 0, ran.stderr
+        assert json.loads(ran.stdout)["images"] == 4 and (tmp_path / f"{backend}.png").is_file()
+    scored = zoo_cli("eval", "my-model", "--data", MNIST.parent, "--json", env=env)
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["metrics"]["heldout_mse"] == pytest.approx(card["metrics"]["heldout_mse"], abs=2e-5)  # both rounded to 5 places

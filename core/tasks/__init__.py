@@ -57,6 +57,18 @@ TASKS = (
         data=("mnist", "usps"),
     ),
     TaskSpec(
+        name="image-reconstruction",
+        description="rebuild pictures through the model (autoencoders); mean squared error on held-out MNIST",
+        run="zoo.tasks.image_reconstruction:run",
+        evaluate="zoo.tasks.image_reconstruction:evaluate",
+        quality="zoo.tasks.image_reconstruction:quality",
+        options=(
+            Option("image", type="path", help="picture to reconstruct (PNG, JPEG); without it, held-out MNIST digits"),
+            Option("n", type="int", default=16, minimum=1, help="without --image: held-out digits to reconstruct"),
+        ),
+        data=("mnist",),
+    ),
+    TaskSpec(
         name="text-generation",
         description="continue a prompt; bits per character on held-out Tiny Shakespeare",
         run="zoo.tasks.text_generation:run",

@@ -16,7 +16,7 @@ import numpy as np
 from zoo.data import data_root, read_mnist
 from zoo.errors import ZooError
 from zoo.images import save_grid, to_uint8
-from zoo.tasks import Quality
+from zoo.tasks import Quality, RunResult
 
 NOISE_SEED = 0
 METRIC_DESCRIPTIONS = {
@@ -58,7 +58,7 @@ def denoising_metrics(backend, data: Path, noise_std: float = 0.5, limit: int | 
     return {"heldout_psnr": psnr(denoise(backend, noisy), clean), "noisy_psnr": psnr(noisy, clean)}
 
 
-def run(spec, backend, options: dict[str, Any]) -> str:
+def run(spec, backend, options: dict[str, Any]) -> RunResult:
     """Denoise `--n` held-out digits with `--noise-std` noise; write clean, noisy and denoised rows as a grid."""
     count = options["n"]
     if not 1 <= count <= 2000:
@@ -70,8 +70,13 @@ def run(spec, backend, options: dict[str, Any]) -> str:
     denoised = np.clip(denoise(backend, noisy), 0.0, 1.0)
     path = save_grid(to_uint8(np.concatenate([clean, noisy, denoised]), (0.0, 1.0)),
                      Path(options["output"] or f"{spec.name}-denoised.png"), columns=count)
-    return (f"wrote {count} held-out digits (rows: clean, with N(0, {options['noise_std']:g}) noise, denoised by "
-            f"{spec.name} on {backend.name}; PSNR {psnr(noisy, clean)} -> {psnr(denoised, clean)} dB) to {path}")
+    noisy_psnr, denoised_psnr = psnr(noisy, clean), psnr(denoised, clean)
+    return RunResult(  # the product is the grid: the line goes to stderr, `--json` prints `data`
+        data={"file": str(path), "digits": count, "noise_std": options["noise_std"], "noisy_psnr": noisy_psnr,
+              "denoised_psnr": denoised_psnr},
+        note=f"wrote {count} held-out digits (rows: clean, with N(0, {options['noise_std']:g}) noise, denoised by "
+             f"{spec.name} on {backend.name}; PSNR {noisy_psnr} -> {denoised_psnr} dB) to {path}",
+    )
 
 
 def evaluate(spec, backend, options: dict[str, Any]) -> dict[str, float]:
