@@ -285,9 +285,9 @@ def separate_consumed_outputs(model):
 def fastest_ms(backends: dict[str, OnnxBackend], graph: GraphSpec, runs: int = TIMING_RUNS) -> dict[str, float]:
     """Fastest of `runs` calls of each backend at batch TIMING_BATCH, in milliseconds.
 
-    The backends take turns, one call each per round, and the fastest call counts: the
-    other agents on this shared machine only ever add time, so the minimum is the
-    figure that contention disturbs least (medians swung 2x between runs here)."""
+    The backends take turns, one call each per round, and the fastest call counts: other
+    processes on a busy machine only ever add time, so the minimum is the figure that
+    contention disturbs least (medians swung 2x between runs on a loaded 2-core machine)."""
     feeds = example_inputs(graph, TIMING_BATCH, seed=0)
     times: dict[str, list[float]] = {name: [] for name in backends}
     for backend in backends.values():

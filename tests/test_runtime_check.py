@@ -77,3 +77,30 @@ def test_opencv_predictions_match_opencv_python(default_bundles):
 
 def test_check_is_a_clean_error_on_a_folder_that_is_no_bundle(tmp_path):
     assert_clean_error(zoo_cli("check", tmp_path, "--runtime", "opencv"), "model.json")
+
+
+@pytest.mark.parametrize("model", ["cartpole", "cnn"])
+def test_ort_mobile_predictions_match_the_ort_format_loader(model, default_bundles, tmp_path):
+    """A minimal (mobile) ONNX Runtime build reads only ORT-format files: `zoo check --runtime ort-mobile`
+    refuses a bundle without them and accepts what `zoo export --target ort` writes. The outcome is checked
+    with ONNX Runtime's own ORT-format loader (`session.load_model_format = ORT`, the loader a minimal build
+    has), which must load each .ort file and reproduce the bundle's test vectors."""
+    import onnxruntime
+
+    from zoo.export.onnx import read_test_data
+    from zoo.exporting import export_model
+
+    without = check_bundle(default_bundles[model], "ort-mobile", onnxruntime.__version__)
+    assert not without.loads and all("ORT format" in g.blockers[-1] for g in without.graphs)
+
+    bundle = export_model(model, "ort", tmp_path, log=lambda line: None)
+    predicted = {g.graph: g for g in check_bundle(bundle, "ort-mobile", onnxruntime.__version__).graphs}
+    for graph, entry in _graphs(bundle).items():
+        assert predicted[graph].loads, predicted[graph].blockers
+        options = onnxruntime.SessionOptions()
+        options.add_session_config_entry("session.load_model_format", "ORT")
+        session = onnxruntime.InferenceSession(str(bundle / entry["ort"]["file"]), options, providers=["CPUExecutionProvider"])
+        inputs, expected = read_test_data(bundle / entry["test_data"], entry)
+        produced = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs)))
+        for output, reference in expected.items():
+            np.testing.assert_allclose(produced[output], reference, atol=1e-4, rtol=1e-3)
