@@ -615,9 +615,9 @@ def cmd_train(args) -> int:
         launch(args.argv, args.nproc_per_node, args.nnodes, args.rdzv_endpoint)
         processes = args.nproc_per_node * args.nnodes
         if args.out.is_file() and args.out.stat().st_mtime >= started:
-            print(f"wrote {args.out} with {processes} processes")
+            _note(f"wrote {args.out} with {processes} processes")
         else:  # rank 0 ran on another node and wrote the weights there
-            print(f"trained with {processes} processes; the node that ran rank 0 wrote the weights to {args.out} on "
+            _note(f"trained with {processes} processes; the node that ran rank 0 wrote the weights to {args.out} on "
                   f"its own machine, this node wrote nothing")
         return 0
     try:
@@ -638,9 +638,9 @@ def cmd_train(args) -> int:
         raise
     if card is None:  # a worker other than rank 0
         return 0
-    print(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) in {card['training']['wall_time_s']} s")
+    _note(f"wrote {args.out} (sha256 {card['sha256'][:16]}...) in {card['training']['wall_time_s']} s")
     for metric, value in card["metrics"].items():
-        print(f"  {metric}: {value}")
+        _note(f"  {metric}: {value}")
     return 0
 
 
@@ -652,6 +652,11 @@ def _parse_assignment(item: str) -> tuple[str, Any]:
         return key, json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+
+
+def _note(line: str) -> None:
+    """Progress and what was written where go to stderr; stdout carries a command's product alone."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def cmd_export(args) -> int:
@@ -680,9 +685,9 @@ def cmd_export(args) -> int:
     options = {"data": str(args.data)} if args.data else {}
     bundle = export_model(
         args.model, args.target, args.out, precision=args.precision, weights=args.weights,
-        config_overrides=overrides, options=options, runtime=args.runtime, force=args.force,
+        config_overrides=overrides, options=options, runtime=args.runtime, force=args.force, log=_note,
     )
-    print(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
+    _note(f"wrote {bundle}/ ({', '.join(sorted(p.name for p in bundle.iterdir()))})")
     return 0
 
 
