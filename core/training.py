@@ -120,8 +120,11 @@ class Recipe:
         gradients without knowing it runs distributed.
         """
         from torch.nn.parallel import DistributedDataParallel
+        from torch.optim.swa_utils import AveragedModel
 
         for network in self.networks.values():
+            if isinstance(network, AveragedModel):  # never trained by gradients; every rank averages the same weights
+                continue
             wrapped = DistributedDataParallel(network, device_ids=device_ids)
             for attribute, value in list(vars(self).items()):
                 if value is network:
@@ -131,9 +134,27 @@ class Recipe:
         """One optimisation step on `batch`; return the losses to log."""
         raise NotImplementedError
 
+    def shipped_network(self):
+        """The module whose weights ship: `self.networks[self.shipped]`, or the averaged module of a
+        `moving_average`."""
+        from torch.optim.swa_utils import AveragedModel
+
+        network = self.networks[self.shipped]
+        return network.module if isinstance(network, AveragedModel) else network
+
     def evaluate(self) -> dict[str, float]:
         """Held-out metrics of the shipped network, recorded in the card."""
         return {}
+
+
+def moving_average(network, decay: float):
+    """An exponential moving average of `network`'s parameters and buffers (torch's AveragedModel); call its
+    `update_parameters(network)` after each optimizer step. Put it in `Recipe.networks` (so checkpoints keep
+    it) and name it in `Recipe.shipped`: generators ship the average, which samples better than the weights
+    of any single step."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def resolve_device(device: str) -> str:
@@ -339,7 +360,7 @@ class _Run:
 
         recipe, options = self.recipe, self.options
         metrics = recipe.evaluate()
-        shipped = recipe.networks[recipe.shipped]
+        shipped = recipe.shipped_network()
         sha256 = save(shipped.state_dict(), self.out, self.model, dict(recipe.config))
         card = {
             "model": self.model,

@@ -42,6 +42,8 @@ def register_trainers(register):
             name="gan",
             recipe="zoo.plugins.gan.train:GANRecipe",
             defaults={"epochs": 50, "batch_size": 64, "lr": 2e-4},
-            description="non-saturating GAN loss (sigmoid + binary cross-entropy, real labels smoothed to 0.9), Adam(lr 2e-4, betas 0.5/0.999), MNIST training split",
+            hyperparameters=(zoo.Setting("ema_decay", 0.999, "decay of the moving average of the generator's weights that ships"),),
+            description="non-saturating GAN loss (sigmoid + binary cross-entropy, real labels smoothed to 0.9), Adam(lr 2e-4, betas 0.5/0.999), "
+                        "generator weights averaged (EMA), MNIST training split",
         )
     )

@@ -1,5 +1,6 @@
 """The GAN recipe: binary cross-entropy on the discriminator's Sigmoid (real
-labels smoothed to 0.9), the non-saturating generator loss, Adam(0.5, 0.999)."""
+labels smoothed to 0.9), the non-saturating generator loss, Adam(0.5, 0.999);
+the shipped generator is an exponential moving average of the trained one."""
 
 import torch
 import torch.nn.functional as F
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
+from zoo.training import moving_average
 from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.gan.model import Discriminator, GANConfig, Generator
 
@@ -22,12 +24,13 @@ class GANRecipe(zoo.Recipe):
         self.generator = Generator(model_config).to(options.device)
         self.discriminator = Discriminator(model_config).to(options.device)
         betas = (0.5, 0.999)
-        self.networks = {"generator": self.generator, "discriminator": self.discriminator}
+        self.average = moving_average(self.generator, self.settings["ema_decay"])
+        self.networks = {"generator": self.generator, "discriminator": self.discriminator, "generator_ema": self.average}
         self.optimizers = {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas),
             "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas),
         }
-        self.shipped = "generator"
+        self.shipped = "generator_ema"
 
     def batches(self, epoch):
         return [self.images[indices] for indices in self.index_batches(len(self.images), epoch)]
@@ -52,9 +55,10 @@ class GANRecipe(zoo.Recipe):
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
+        self.average.update_parameters(self.generator)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     def evaluate(self):
-        self.generator.eval()
-        return generator_metrics(TorchBackend(self.generator.cpu(), self.spec.graph()), self.options.data,
+        generator = self.shipped_network().eval()
+        return generator_metrics(TorchBackend(generator.cpu(), self.spec.graph()), self.options.data,
                                  judge=judge(self.spec))
