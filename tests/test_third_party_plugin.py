@@ -47,8 +47,8 @@ def test_its_task_runs_and_evaluates_from_the_command_line(site, tmp_path):
     result = zoo_cli("run", "denoise-unet", "--noise-std", "0.3", "--n", "4", "-o", out,
                      env={**site, "ZOO_DATA": str(DATA)})
     assert result.returncode == 0, result.stderr
-    assert "4 held-out digits (rows: clean, with N(0, 0.3) noise" in result.stdout
-    noisy_psnr, denoised_psnr = map(float, re.search(r"PSNR ([\d.]+) -> ([\d.]+) dB", result.stdout).groups())
+    assert "4 held-out digits (rows: clean, with N(0, 0.3) noise" in result.stderr and result.stdout == ""
+    noisy_psnr, denoised_psnr = map(float, re.search(r"PSNR ([\d.]+) -> ([\d.]+) dB", result.stderr).groups())
     assert denoised_psnr > noisy_psnr + 3
     assert Image.open(out).size == (2 * (4 * 30 + 2), 2 * (3 * 30 + 2))  # 4 columns, 3 rows of 28 px + 2 px padding
 
