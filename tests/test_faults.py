@@ -356,6 +356,17 @@ def test_image_decompression_bomb(box, tmp_path):
     box.zoo("run", "cnn", "--image", "bomb.png", says=("too large to decode safely",))
 
 
+def test_image_between_the_pixel_limit_and_twice_it(box, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    # Between MAX_IMAGE_PIXELS and twice it Pillow only warns and decodes; a lowered limit makes
+    # a 40x40 picture (1600 pixels) such a case without allocating a real bomb.
+    write_png(tmp_path / "big.png", np.zeros((40, 40), dtype=np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    box.zoo("run", "cnn", "--image", "big.png", says=("too large to decode safely", "over 1000 pixels"))
+
+
 def test_image_fifo_does_not_hang(box, tmp_path):
     os.mkfifo(tmp_path / "pipe.png")
     box.zoo("run", "cnn", "--image", "pipe.png", says=("is a FIFO",), child=True, timeout=60)
