@@ -156,3 +156,22 @@ def test_gpt2_decoder_exports_a_graph_onnx_runtime_fuses(tmp_path):
     optimized = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
     assert optimized.count("FastGelu") == zoo.api.get_spec("gpt2").config["n_layer"]
     assert "Tanh" not in optimized
+
+
+def test_a_text_shorter_than_the_context_is_scored_whole():
+    """The KV-cache scorer reads a text shorter than the model's window as one window: every token after
+    the first is scored once, as the model's own forward pass scores it."""
+    import torch
+
+    from zoo.runtime import open_backend
+    from zoo.tasks.text_generation import heldout_nats
+    from zoo.text import load_tokenizer, tokenizer_path
+
+    tokenizer = load_tokenizer(tokenizer_path(zoo.api.resolve_weights("gpt2").path))
+    ids = tokenizer.encode("ROMEO:\nBut soft, what light through yonder window breaks?\n")
+    assert 2 < len(ids) < 128  # shorter than gpt2's 128 positions
+    total, scored = heldout_nats(open_backend("gpt2", "torch"), ids)
+    with torch.no_grad():
+        logits = zoo.load("gpt2")(torch.tensor([ids]))[0]
+    expected = torch.nn.functional.cross_entropy(logits[:-1].double(), torch.tensor(ids[1:]), reduction="sum").item()
+    assert scored == len(ids) - 1 and total == pytest.approx(expected, rel=1e-4)

@@ -177,8 +177,9 @@ def heldout_nats(backend: Backend, ids: list[int], streams: int = 16) -> tuple[f
     decoder = Decoder(backend)
     array = np.array(ids, dtype=np.int64)
     if decoder.kind == "cache":
-        window = decoder.max_positions or 128
-        stride = window // 2
+        # A text shorter than the context is read as one window of its own length.
+        window = min(decoder.max_positions or 128, len(array))
+        stride = max(window // 2, 1)
         vocab = backend.graph.outputs[0].shape[-1]
         per_call = max(1, min(16, LOGITS_PER_CALL // (window * (vocab if isinstance(vocab, int) else 1024))))
         total, count = 0.0, 0
