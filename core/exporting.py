@@ -94,14 +94,9 @@ def inspect_model(
     precision: str = "fp32",
 ) -> Report:
     """The target's report on `name`'s ONNX bundle (exported to the cache on first use)."""
-    exporter = registry().exporter(target)
-    if not exporter.inspect:
-        raise UnavailableError(f"target '{target}' has no --check-only report; run `zoo export {name} --target {target}`")
-    if precision not in exporter.precisions:
-        raise UnknownNameError(f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}")
-    config = configuration(config_overrides)
-    bundle = cached_bundle(name, weights)
-    return import_dotted(exporter.inspect, f"the report of target '{target}'")(bundle, config, precision)
+    report = _target_function(target, "inspect", precision,
+                              f"target '{target}' has no --check-only report; run `zoo export {name} --target {target}`")
+    return report(cached_bundle(name, weights), configuration(config_overrides), precision)
 
 
 def build_bundle(
@@ -109,13 +104,21 @@ def build_bundle(
     log: Callable[[str], None] = print,
 ) -> list[str]:
     """`zoo build-engine BUNDLE --target T`: the target adds its files to an existing ONNX bundle."""
+    build = _target_function(target, "build", precision,
+                             f"target '{target}' builds nothing from a bundle; export with `zoo export NAME --target {target}`")
+    return build(Path(bundle), configuration(config_overrides), precision, log)
+
+
+def _target_function(target: str, hook: str, precision: str, missing: str) -> Callable:
+    """The function a target names in ExporterSpec field `hook`, once the target is known to have one
+    (else `missing` is the error) and to support `precision`."""
     exporter = registry().exporter(target)
-    if not exporter.build:
-        raise UnavailableError(f"target '{target}' builds nothing from a bundle; export with `zoo export NAME --target {target}`")
+    path = getattr(exporter, hook)
+    if not path:
+        raise UnavailableError(missing)
     if precision not in exporter.precisions:
         raise UnknownNameError(f"target '{target}' does not support precision '{precision}'; use one of {', '.join(exporter.precisions)}")
-    config = configuration(config_overrides)
-    return import_dotted(exporter.build, f"the build function of target '{target}'")(Path(bundle), config, precision, log)
+    return import_dotted(path, f"the {hook} function of target '{target}'")
 
 
 def bundle_name(spec: ModelSpec, variant: str) -> str:

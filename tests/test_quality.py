@@ -141,6 +141,17 @@ def test_the_quality_gate_refuses_and_writes_nothing(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@needs_text
+def test_the_task_metric_gate_refuses_a_precision_that_costs_quality(tmp_path):
+    # lstm's dynamic int8 graph scores slightly worse in bits per character: with no drop allowed it is refused.
+    result = zoo_cli("export", "lstm", "--precision", "int8", "-o", tmp_path / "out", "--data", DATA,
+                     env={"ZOO_EXPORT_INT8_MODE": "dynamic", "ZOO_EXPORT_QUALITY_EXAMPLES": "20",
+                          "ZOO_EXPORT_MAX_QUALITY_DROP": "0"})
+    assert_clean_error(result, "int8 export of graph 'model' loses", "of heldout_bits_per_char", "over the 0% limit",
+                       "the bundle was not written")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 @needs_data
 @pytest.mark.parametrize("mode, kernel", [("dynamic", "MatMulInteger"), ("static", "DequantizeLinear")])
 def test_an_int8_manifest_describes_an_int8_graph(tmp_path, mode, kernel):
