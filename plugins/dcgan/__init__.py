@@ -43,8 +43,6 @@ def register_trainers(register):
             name="dcgan",
             recipe="zoo.plugins.dcgan.train:DCGANRecipe",
             defaults={"epochs": 25, "batch_size": 64, "lr": 2e-4},
-            hyperparameters=(zoo.Setting("ema_decay", 0.999, "decay of the moving average of the generator's weights that ships"),),
-            description="non-saturating GAN loss, Adam(lr 2e-4, betas 0.5/0.999), generator weights averaged (EMA), "
-                        "MNIST training split",
+            description="non-saturating GAN loss, Adam(lr 2e-4, betas 0.5/0.999), MNIST training split",
         )
     )

@@ -1,5 +1,4 @@
-"""The DCGAN training recipe: the non-saturating GAN loss with Adam(0.5, 0.999); the shipped generator is
-an exponential moving average of the trained one."""
+"""The DCGAN training recipe: the non-saturating GAN loss with Adam(0.5, 0.999)."""
 
 import torch
 import torch.nn.functional as F
@@ -7,7 +6,6 @@ import torch.nn.functional as F
 import zoo
 from zoo.data import MNIST_TRAINING_32
 from zoo.runtime import TorchBackend
-from zoo.training import moving_average
 from zoo.tasks.image_generation import generator_metric_descriptions, generator_metrics, judge
 from zoo.plugins.dcgan.model import DCGANConfig, Discriminator, Generator, init_weights
 
@@ -25,13 +23,12 @@ class DCGANRecipe(zoo.Recipe):
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
         betas = (0.5, 0.999)
-        self.average = moving_average(self.generator, self.settings["ema_decay"])
-        self.networks = {"generator": self.generator, "discriminator": self.discriminator, "generator_ema": self.average}
+        self.networks = {"generator": self.generator, "discriminator": self.discriminator}
         self.optimizers = {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=options.lr, betas=betas),
             "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=options.lr, betas=betas),
         }
-        self.shipped = "generator_ema"
+        self.shipped = "generator"
 
     def batches(self, epoch):
         return [self.images[indices] for indices in self.index_batches(len(self.images), epoch)]
@@ -55,9 +52,8 @@ class DCGANRecipe(zoo.Recipe):
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
-        self.average.update_parameters(self.generator)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     def evaluate(self):
-        generator = self.shipped_network().cpu().eval()
+        generator = self.networks["generator"].cpu().eval()
         return generator_metrics(TorchBackend(generator, self.spec.graph()), self.options.data, judge=judge(self.spec))
