@@ -98,11 +98,25 @@ def read_json(path):
 
 @pytest.fixture(scope="session")
 def default_bundles(tmp_path_factory):
-    """What `zoo export NAME` writes by default, for every installed model (exported once per session)."""
+    """What `zoo export NAME` writes by default, for every installed model: exported once per run, also when
+    pytest-xdist runs the tests in several processes (they share the folder above their own temporary roots;
+    the first one exports under a lock, the others wait and read). Tests copy a bundle before changing it."""
+    from filelock import FileLock
+
     from zoo.exporting import export_model
 
-    out = tmp_path_factory.mktemp("default-bundles")
-    return {spec.name: export_model(spec.name, "onnx", out, log=lambda line: None) for spec in zoo.api.list_models()}
+    run_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's root lies inside the run's own folder
+        run_root = run_root.parent
+    out = run_root / "default-bundles"
+    names = [spec.name for spec in zoo.api.list_models()]
+    with FileLock(f"{out}.lock"):
+        if not (out / "complete").is_file():
+            out.mkdir(exist_ok=True)
+            for name in names:
+                export_model(name, "onnx", out, log=lambda line: None, force=True)
+            (out / "complete").touch()
+    return {name: out / name for name in names}
 
 
 def assert_bundle_reproduces_pytorch(bundle):
