@@ -147,11 +147,24 @@ def mnist_frame(images: np.ndarray, size: int = 32) -> np.ndarray:
     return pad_to(images, size)
 
 
+# "domains": both digit data sets, labelled by data set (MNIST 0, USPS 1), for a classifier that judges
+# which data set a digit looks like it came from (a translation's realism); its splits pair theirs.
+DOMAIN_CLASSES = ("mnist", "usps")
+DOMAIN_SPLITS = {"train": ("train", "train"), "test": ("heldout", "test")}
+
+
 def read_digits(path: Path, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, 32, 32) in [-1, 1] and labels of "mnist" (train, heldout, all) or "usps" (train, test)."""
+    """Images (N, 1, 32, 32) in [-1, 1] and labels of "mnist" (train, heldout, all), "usps" (train, test)
+    or "domains" (train, test: the data set's index in DOMAIN_CLASSES as the label)."""
+    if dataset == "domains":
+        if split not in DOMAIN_SPLITS:
+            raise ZooError(f"unknown domains split {split!r}; use one of {', '.join(DOMAIN_SPLITS)}")
+        parts = [read_digits(path, name, part) for name, part in zip(DOMAIN_CLASSES, DOMAIN_SPLITS[split])]
+        labels = [np.full(len(part_labels), index, dtype=np.int64) for index, (_, part_labels) in enumerate(parts)]
+        return np.concatenate([images for images, _ in parts]), np.concatenate(labels)
     readers = {"mnist": read_mnist, "usps": read_usps}
     if dataset not in readers:
-        raise ZooError(f"unknown digit data set {dataset!r}; use one of {', '.join(readers)}")
+        raise ZooError(f"unknown digit data set {dataset!r}; use one of {', '.join(readers)}, domains")
     images, labels = readers[dataset](path, split)
     return to_unit_range(mnist_frame(images)), labels
 

@@ -165,7 +165,7 @@ def task_calibration(job, graph: GraphSpec, fp32: Path) -> tuple[list[dict[str, 
         from zoo.data import data_root
 
         data = data_root(job.options.get("data"))
-        measure_quality(job.spec, recorder, data, rows, job.model.zoo_weights.path)
+        measure_quality(job.spec, recorder, data, rows, job.model.zoo_weights.path, job.variant)
         if recorder.feeds:
             return recorder.feeds, f"{sum(len(next(iter(f.values()))) for f in recorder.feeds)} inputs the task's quality metric feeds the model"
     return calibration_batches(graph, rows, job.export_config["seed"] + 7), f"{rows} example inputs drawn as the graph declares them"
@@ -300,15 +300,18 @@ def fastest_ms(backends: dict[str, OnnxBackend], graph: GraphSpec, runs: int = T
     return {name: min(values) for name, values in times.items()}
 
 
-def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int, weights: Path | None = None) -> Quality:
-    """The task's `quality` of `backend`; `weights` is the file the model came from (a language model's tokenizer lies beside it)."""
+def measure_quality(spec: ModelSpec, backend: OnnxBackend, data: Path, examples: int, weights: Path | None = None,
+                    variant: str | None = None) -> Quality:
+    """The task's `quality` of `backend`; `weights` is the file the model came from (a language model's tokenizer
+    lies beside it) and `variant` its weights variant (a classifier variant is scored on its own data set)."""
     quality = quality_function(spec.task)
     if quality is None:
         raise UnavailableError(
             f"reduced precision needs a task metric to validate with, and task '{spec.task}' defines no `quality`; "
             f"export '{spec.name}' with --precision fp32"
         )
-    return quality(spec, backend, {"examples": examples, "data": data, "model": spec.name, "weights": weights})
+    model = f"{spec.name}:{variant}" if variant else spec.name
+    return quality(spec, backend, {"examples": examples, "data": data, "model": model, "weights": weights})
 
 
 def reduce_graph(job, graph: GraphSpec, path: Path) -> dict[str, Any]:
@@ -431,8 +434,8 @@ def _validate_quality(job, graph: GraphSpec, fp32: Path, path: Path) -> dict[str
 
     data = data_root(job.options.get("data"))
     weights = job.model.zoo_weights.path
-    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"], weights)
-    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"], weights)
+    reference = measure_quality(job.spec, OnnxBackend(fp32, graph), data, config["quality_examples"], weights, job.variant)
+    reduced = measure_quality(job.spec, OnnxBackend(path, graph), data, config["quality_examples"], weights, job.variant)
     drop = reduced.relative_drop(reference)
     job.log(
         f"{job.spec.name}/{graph.name}: {reduced.metric} fp32 {reference.value:.4g} -> {job.precision} {reduced.value:.4g} "

@@ -35,7 +35,7 @@ def test_build_gives_logits_and_features():
     assert features.shape == (3, 128) and np.allclose(logits, model(images).detach().numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["default", "usps"])
+@pytest.mark.parametrize("variant", ["default", "usps", "domain"])
 def test_shipped_weights_load_and_match_their_card(variant):
     resolved = resolve(zoo.get_spec("cnn"), variant)
     assert resolved.sha256 == file_sha256(resolved.path)
@@ -107,3 +107,34 @@ def test_usps_is_brought_into_the_mnist_layout():
     # The digit sits in the central 20x20 box, like MNIST's; the border is background.
     assert np.all(images[:, :, :6, :] == -1) and np.all(images[:, :, 26:, :] == -1)
     assert_clean_error(zoo_cli("eval", "cnn", "--data", "/nonexistent"), "no mnist data under the data root")
+
+
+def test_the_domains_data_set_labels_each_digit_with_its_data_set():
+    images, labels = read_digits(DATA, "domains", "test")
+    mnist, _ = read_digits(DATA, "mnist", "heldout")
+    usps, _ = read_digits(DATA, "usps", "test")
+    assert images.shape == (len(mnist) + len(usps), 1, 32, 32)
+    assert np.array_equal(images[: len(mnist)], mnist) and np.array_equal(images[len(mnist):], usps)
+    assert list(np.bincount(labels)) == [len(mnist), len(usps)]
+
+
+def test_the_domain_judge_trains_on_both_data_sets_with_two_classes(tmp_path):
+    out = tmp_path / "domain.safetensors"
+    refused = zoo_cli("train", "cnn", "--data", DATA, "--max-steps", "1", "--set", "dataset=domains", "--out", out)
+    assert_clean_error(refused, "num_classes=2")
+    result = zoo_cli("train", "cnn", "--data", DATA, "--max-steps", "2", "--batch-size", "16", "--set", "dataset=domains",
+                     "--set", "num_classes=2", "--set", "channels=[4,8]", "--out", out)
+    assert result.returncode == 0, result.stderr
+    card = read_toml(out.with_name("domain.card.toml"))
+    assert list(card["metrics"]) == ["domains_test_accuracy"] and "USPS train" in card["data"]
+
+
+def test_blur_and_contrast_keep_the_range_and_change_some_images():
+    from zoo.plugins.cnn.train import blur_and_contrast
+
+    images = torch.from_numpy(read_digits(DATA, "mnist", "heldout")[0][:64])
+    torch.manual_seed(0)
+    changed = blur_and_contrast(images)
+    assert changed.shape == images.shape and changed.min() >= -1 and changed.max() <= 1
+    moved = (changed - images).abs().flatten(1).max(1).values > 1e-3
+    assert 0.3 < moved.float().mean() < 1.0  # each change applies to about half of the images

@@ -24,6 +24,10 @@ CLASSIFIER_METRIC_DESCRIPTIONS = {
         "share of the 2,007 USPS test images classified correctly (16x16 resized to MNIST's 20x20 digit box, "
         "zero-padded to 32x32)"
     ),
+    "domains_test_accuracy": (
+        "share of the 2,000 held-out MNIST and 2,007 USPS test images whose data set (mnist 0, usps 1) is told "
+        "correctly"
+    ),
 }
 
 
@@ -51,12 +55,17 @@ def classifier_metrics(backend: Backend, data: Path, evaluation: tuple[str, ...]
 
 
 def quality(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> Quality:
-    """Accuracy on the first `options["examples"]` held-out MNIST images: the metric reduced precisions must keep."""
-    images, labels = read_digits(Path(options["data"]), "mnist", "heldout")
-    images, labels = images[: options["examples"]], labels[: options["examples"]]
+    """Accuracy on the first `options["examples"]` images of the variant's own evaluation set (held-out MNIST
+    by default): the metric reduced precisions must keep."""
+    dataset, _, split = evaluation_sets(spec, options)[0].partition("/")
+    images, labels = read_digits(Path(options["data"]), dataset, split)
+    # The first N of a set that concatenates data sets ("domains") would hold one of them only.
+    chosen = np.random.default_rng(0).permutation(len(labels))[: options["examples"]] if dataset == "domains" \
+        else np.arange(min(options["examples"], len(labels)))
+    images, labels = images[chosen], labels[chosen]
     accuracy = float((predict_logits(backend, images).argmax(axis=1) == labels).mean())
-    description = f"share of the first {len(labels)} held-out MNIST images (index % 5 == 0) classified correctly"
-    return Quality("mnist_heldout_accuracy", accuracy, higher_is_better=True, examples=len(labels), description=description)
+    description = f"share of {len(labels)} {dataset} {split} images classified correctly"
+    return Quality(f"{dataset}_{split}_accuracy", accuracy, higher_is_better=True, examples=len(labels), description=description)
 
 
 def load_picture(path: Path, size: int = 32, flag: str = "--image", fix: str = "pass a PNG or JPEG picture") -> np.ndarray:
@@ -134,13 +143,17 @@ def _batch_records(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> list[dict
 BATCH = BatchTask(kind="images", suffixes=IMAGE_SUFFIXES, load=_batch_picture, records=_batch_records)
 
 
+def evaluation_sets(spec: ModelSpec, options: dict[str, Any]) -> tuple[str, ...]:
+    """The "dataset/split" sets the variant's WeightsSpec.evaluation names (its own set first)."""
+    variant = split_reference(options.get("model") or spec.name)[1]
+    if spec.weights:
+        return variant_spec(spec, variant)[1].evaluation or DEFAULT_EVALUATION
+    return DEFAULT_EVALUATION
+
+
 def evaluate(spec: ModelSpec, backend: Backend, options: dict[str, Any]) -> dict[str, float]:
     """Accuracy on the data sets the variant's WeightsSpec.evaluation names (its own set first)."""
-    variant = split_reference(options.get("model") or spec.name)[1]
-    evaluation = DEFAULT_EVALUATION
-    if spec.weights:
-        evaluation = variant_spec(spec, variant)[1].evaluation or DEFAULT_EVALUATION
-    return classifier_metrics(backend, options["data"], evaluation)
+    return classifier_metrics(backend, options["data"], evaluation_sets(spec, options))
 
 
 def grayscale(picture):

@@ -28,6 +28,11 @@ def register_models(register):
                     evaluation=("usps/test", "mnist/heldout"),
                     description="the default weights fine-tuned on USPS train",
                 ),
+                "domain": zoo.WeightsSpec(
+                    uri="weights/domain.safetensors", card="weights/domain.card.toml",
+                    evaluation=("domains/test",),
+                    description="which data set a digit looks like it came from: class 0 MNIST, 1 USPS (judges CycleGAN's realism)",
+                ),
             },
             trainer="cnn",
             graphs="zoo.plugins.cnn:graphs",
@@ -69,7 +74,7 @@ def register_trainers(register):
             recipe="zoo.plugins.cnn.train:CNNRecipe",
             defaults={"epochs": 15, "batch_size": 64, "lr": 2e-3},
             hyperparameters=(
-                zoo.Setting("dataset", "mnist", "training split to learn from: mnist or usps"),
+                zoo.Setting("dataset", "mnist", "training split to learn from: mnist, usps or domains (MNIST vs USPS, needs num_classes=2)"),
                 zoo.Setting("init", "", "weights to start from, as a model reference (cnn, cnn:usps); empty: random"),
             ),
             description="cross-entropy, AdamW with a one-cycle schedule, random shifts/rotations/scaling; "

@@ -44,8 +44,9 @@ def register_models(register):
         zoo.ModelSpec(
             name="cyclegan",
             task="image-to-image",
-            # The classifier of each domain judges translations into it (label preservation, zoo eval).
-            task_config={"judges": {"mnist": "cnn", "usps": "cnn:usps"}},
+            # The classifier of each domain judges translations into it (label preservation and FID, zoo eval);
+            # the domain judge tells MNIST from USPS (realism).
+            task_config={"judges": {"mnist": "cnn", "usps": "cnn:usps"}, "domain_judge": "cnn:domain"},
             description="CycleGAN: two ResNet generators (instance norm) translating 32x32 digits MNIST <-> USPS, "
                         "trained unpaired with PatchGAN discriminators",
             builder="zoo.plugins.cyclegan.model:build",

@@ -6,7 +6,9 @@ import torch.nn.functional as F
 
 import zoo
 from zoo.runtime import TorchBackend, open_backend
-from zoo.tasks.image_translation import DOMAINS, judge, metric_descriptions, read_domain, translation_metrics
+from zoo.tasks.image_generation import feature_backend
+from zoo.tasks.image_translation import (DOMAINS, domain_judge, judge, metric_descriptions, read_domain,
+                                         translation_metrics)
 from zoo.plugins.cyclegan.model import CycleGANConfig, PatchDiscriminator, build, init_weights
 
 SIZE = 32
@@ -41,7 +43,8 @@ class CycleGANRecipe(zoo.Recipe):
         "unpaired: domain A = MNIST t10k training split (index % 5 != 0, 8,000 images), domain B = USPS train "
         "(7,291 images, 16x16 resized to MNIST's 20x20 digit box); both zero-padded to 32x32, scaled to [-1, 1]"
     )
-    metric_descriptions = {**metric_descriptions("mnist", "usps", "cnn:usps"), **metric_descriptions("usps", "mnist", "cnn")}
+    metric_descriptions = {**metric_descriptions("mnist", "usps", "cnn:usps", "cnn:domain"),
+                           **metric_descriptions("usps", "mnist", "cnn", "cnn:domain")}
 
     def __init__(self, spec, options):
         super().__init__(spec, options)
@@ -128,11 +131,11 @@ class CycleGANRecipe(zoo.Recipe):
         spec = self.spec
         backends = {graph.name: TorchBackend(getattr(model, graph.name), graph, self.options.device)
                     for graph in spec.graphs}
+        domains = domain_judge(spec)
         metrics = {}
         for forward, backward in (("a2b", "b2a"), ("b2a", "a2b")):
             target = backends[forward].graph.postprocessing["translated"]["domain"]
-            classifier = judge(spec, target)
             metrics.update(translation_metrics(backends[forward], backends[backward],
-                                               open_backend(classifier, "torch"),
-                                               self.options.data))
+                                               feature_backend("torch", judge(spec, target)), self.options.data,
+                                               domain_judge=open_backend(domains, "torch") if domains else None))
         return metrics

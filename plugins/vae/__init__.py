@@ -11,7 +11,7 @@ def register_models(register):
             task_config={"judge": "cnn"},  # the classifier whose features score the samples (zoo eval)
             description="VAE (MLP encoder to mu and log-variance, reparameterisation, MLP decoder) for 32x32 MNIST digits",
             builder="zoo.plugins.vae.model:build",
-            config={"latent_dim": 16, "hidden": [512, 256], "image_size": 32},
+            config={"latent_dim": 16, "hidden": [512, 256], "image_size": 32, "decoder": "mlp", "decoder_channels": 32},
             weights={
                 "default": zoo.WeightsSpec(uri="weights/default.safetensors", card="weights/default.card.toml"),
             },
@@ -61,6 +61,7 @@ def register_trainers(register):
             name="vae",
             recipe="zoo.plugins.vae.train:VAERecipe",
             defaults={"epochs": 40, "batch_size": 64, "lr": 1e-3},
+            hyperparameters=(zoo.Setting("kl_weight", 1.0, "weight of the KL term in the training loss (below 1: sharper decodes, looser prior)"),),
             description="negative ELBO (Bernoulli reconstruction + analytic KL), Adam, MNIST training split",
         )
     )

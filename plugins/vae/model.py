@@ -1,8 +1,9 @@
-"""A variational autoencoder (Kingma and Welling 2014) with MLP encoder and decoder.
+"""A variational autoencoder (Kingma and Welling 2014) of 32x32 digits.
 
-The encoder maps flattened pixels to the mean and log-variance of a diagonal
+An MLP encoder maps flattened pixels to the mean and log-variance of a diagonal
 Gaussian q(z | x); the decoder maps z to Bernoulli logits of each pixel's grey
-level. The reparameterisation z = mu + exp(logvar / 2) * eps takes eps as an
+level, either as an MLP mirroring the encoder or, sharper, as transposed
+convolutions from a 4x4 seed (`decoder="conv"`). The reparameterisation z = mu + exp(logvar / 2) * eps takes eps as an
 argument: randomness is always an input, so no exported graph contains it.
 """
 
@@ -15,8 +16,10 @@ from torch import nn
 @dataclass
 class VAEConfig:
     latent_dim: int = 16
-    hidden: list[int] = field(default_factory=lambda: [512, 256])  # encoder widths; the decoder mirrors them
+    hidden: list[int] = field(default_factory=lambda: [512, 256])  # encoder widths; an MLP decoder mirrors them
     image_size: int = 32
+    decoder: str = "mlp"  # "mlp" or "conv"
+    decoder_channels: int = 32  # conv decoder: channels of its last hidden layer; earlier layers double them
 
 
 def _mlp(widths: list[int]) -> list[nn.Module]:
@@ -26,16 +29,37 @@ def _mlp(widths: list[int]) -> list[nn.Module]:
     return layers
 
 
+def _conv_decoder(latent_dim: int, width: int) -> nn.Sequential:
+    """z -> 4x4 seed of 4 * width channels -> three 2x transposed convolutions -> 32x32 logits."""
+    return nn.Sequential(
+        nn.Linear(latent_dim, width * 4 * 4 * 4),
+        nn.ReLU(inplace=True),
+        nn.Unflatten(1, (width * 4, 4, 4)),
+        nn.ConvTranspose2d(width * 4, width * 2, 4, stride=2, padding=1),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(width * 2, width, 4, stride=2, padding=1),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),
+    )
+
+
 class VAE(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
+        if config.decoder not in ("mlp", "conv"):
+            raise ValueError(f"unknown decoder {config.decoder!r}; use 'mlp' or 'conv'")
+        if config.decoder == "conv" and config.image_size != 32:
+            raise ValueError("the conv decoder is laid out for 32x32 images; use image_size=32 or decoder='mlp'")
         self.config = config
         pixels = config.image_size**2
         self.encoder = nn.Sequential(nn.Flatten(), *_mlp([pixels, *config.hidden]))
         self.to_mu = nn.Linear(config.hidden[-1], config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden[-1], config.latent_dim)
-        widths = [config.latent_dim, *reversed(config.hidden)]
-        self.decoder = nn.Sequential(*_mlp(widths), nn.Linear(widths[-1], pixels))
+        if config.decoder == "conv":
+            self.decoder = _conv_decoder(config.latent_dim, config.decoder_channels)
+        else:
+            widths = [config.latent_dim, *reversed(config.hidden)]
+            self.decoder = nn.Sequential(*_mlp(widths), nn.Linear(widths[-1], pixels))
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (batch, 1, 32, 32) in [-1, 1] -> mu, logvar (batch, latent_dim)."""

@@ -41,7 +41,8 @@ class VAERecipe(zoo.Recipe):
         eps = torch.randn(len(images), self.config["latent_dim"], device=images.device)
         logits, mu, logvar = self.model(images, eps)
         reconstruction, kl = negative_elbo(logits, mu, logvar, images)
-        loss = (reconstruction + kl).mean()
+        # kl_weight < 1 trades prior fit for sharper decodes (beta-VAE); the card's ELBO always weighs KL by 1.
+        loss = (reconstruction + self.settings["kl_weight"] * kl).mean()
         self.optimizers["model"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["model"].step()
